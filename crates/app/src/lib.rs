@@ -1,0 +1,75 @@
+//! The app layer: the use cases. Every page and API handler calls in here; nothing below the web
+//! layer knows about HTTP, and nothing above this layer touches the store directly. Access rules
+//! and audit events are decided and written here, once, for every way in.
+
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod demo;
+mod error;
+pub mod secret;
+
+use std::sync::Arc;
+
+use tsunagu_domain::Clock;
+use tsunagu_store::Store;
+
+pub use auth::{Actor, AuthVia};
+pub use error::AppError;
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// A session ends this long after its last request.
+    pub session_idle_secs: i64,
+    /// A session ends this long after login, however active.
+    pub session_absolute_secs: i64,
+    /// Failed logins allowed per account within `throttle_window_secs` before a pause.
+    pub throttle_account_failures: i64,
+    /// Failed logins allowed per address within the window before a pause.
+    pub throttle_address_failures: i64,
+    pub throttle_window_secs: i64,
+    /// How long an invitation link stays valid.
+    pub invitation_secs: i64,
+    /// The public address of the server, for invitation links and passkeys.
+    pub public_url: String,
+    /// Argon2 parameters (memory KiB, iterations); lower only in tests.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+            throttle_account_failures: 5,
+            throttle_address_failures: 20,
+            throttle_window_secs: 15 * 60,
+            invitation_secs: 7 * 24 * 3600,
+            public_url: "http://127.0.0.1:8080".into(),
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+/// The application: the store, the clock and the settings, shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<AppConfig>,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig) -> Self {
+        Self { store, clock, config: Arc::new(config) }
+    }
+
+    pub fn now(&self) -> tsunagu_domain::Timestamp {
+        self.clock.now()
+    }
+}

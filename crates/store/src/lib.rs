@@ -1,0 +1,413 @@
+//! The store layer: one surface per aggregate over SQLite and PostgreSQL.
+//!
+//! Queries are written once in the SQL both databases share (lowercase, `$1` placeholders,
+//! `returning`, `on conflict`) and run on whichever backend the [`Store`] was opened with; the
+//! few places where the dialects truly differ branch explicitly. Handlers never see SQL: the app
+//! layer calls the methods of the aggregate modules below.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod audit;
+mod migrate;
+pub mod orgs;
+pub mod people;
+pub mod security;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// Errors of the store. Messages name constraints and settings, never row content.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL scheme in database_url (use sqlite: or postgres://)")]
+    UnsupportedUrl,
+    #[error("database_url is not a valid URL: {0}")]
+    BadUrl(String),
+    #[error("a row with the same key exists ({constraint})")]
+    Conflict { constraint: String },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            // PostgreSQL names the constraint; SQLite names only the columns
+            // ("UNIQUE constraint failed: users.login"), so they are looked up.
+            let constraint = match db.constraint() {
+                Some(name) => name.to_string(),
+                None => sqlite_unique_constraint(db.message()),
+            };
+            return StoreError::Conflict { constraint };
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// The unique and primary-key constraints of the schema by the columns SQLite reports for
+/// them, so a conflict names the same constraint on both backends. Keep in step with the
+/// migrations (a test below checks that every named key of the SQLite schema is here).
+const SQLITE_UNIQUE_KEYS: &[(&str, &str)] = &[
+    ("organisations.id", "organisations_pkey"),
+    ("districts.name", "districts_pkey"),
+    ("users.id", "users_pkey"),
+    ("users.login", "users_login_key"),
+    ("user_duties.user_id, user_duties.duty", "user_duties_pkey"),
+    ("affiliations.user_id, affiliations.organisation_id", "affiliations_pkey"),
+    ("recovery_codes.user_id, recovery_codes.code_hash", "recovery_codes_pkey"),
+    ("passkeys.id", "passkeys_pkey"),
+    ("passkeys.credential_id", "passkeys_credential_key"),
+    ("webauthn_challenges.id", "webauthn_challenges_pkey"),
+    ("client_certificates.fingerprint", "client_certificates_pkey"),
+    ("sessions.token_hash", "sessions_pkey"),
+    ("login_throttle.key", "login_throttle_pkey"),
+    ("invitations.token_hash", "invitations_pkey"),
+    ("api_tokens.id", "api_tokens_pkey"),
+    ("api_tokens.token_hash", "api_tokens_hash_key"),
+    ("settings.key", "settings_pkey"),
+    ("audit_events.seq", "audit_events_pkey"),
+    ("audit_head.id", "audit_head_pkey"),
+];
+
+/// The constraint behind a SQLite unique violation message. A key missing from the table
+/// gets PostgreSQL's default name for it (`<table>_<columns>_key`).
+fn sqlite_unique_constraint(message: &str) -> String {
+    let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") else {
+        return "unique".to_string();
+    };
+    let columns = columns.trim();
+    if let Some((_, name)) = SQLITE_UNIQUE_KEYS.iter().find(|(c, _)| *c == columns) {
+        return (*name).to_string();
+    }
+    let mut parts = columns.split(", ").filter_map(|c| c.split_once('.'));
+    match parts.next() {
+        Some((table, first)) => {
+            let rest: Vec<&str> = parts.map(|(_, c)| c).collect();
+            let mut name = format!("{table}_{first}");
+            for c in rest {
+                name.push('_');
+                name.push_str(c);
+            }
+            name.push_str("_key");
+            name
+        }
+        None => "unique".to_string(),
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+enum Db {
+    /// SQLite: one writer connection (writes are serialised by SQLite anyway; one connection
+    /// avoids busy retries) and a pool of readers (WAL lets them read while the writer writes).
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// The database, opened from a URL.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+/// Runs `$body` with `$c` bound to a reader pool of whichever backend the store is on.
+macro_rules! read {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite { read, .. } => {
+                let $c = read;
+                $body
+            }
+            $crate::Db::Postgres(pool) => {
+                let $c = pool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use read;
+
+/// Runs `$body` with `$c` bound to the transaction's connection.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match &mut $tx.inner {
+            $crate::TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+/// Like [`on_tx!`] for statements: runs `$body` (an `execute`) and yields the rows affected.
+macro_rules! exec_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match &mut $tx.inner {
+            $crate::TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body.map(|r| r.rows_affected())
+            }
+            $crate::TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body.map(|r| r.rows_affected())
+            }
+        }
+    };
+}
+pub(crate) use exec_tx;
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// A write transaction. Writes and the audit events that record them commit together.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            TxInner::Sqlite(_) => Backend::Sqlite,
+            TxInner::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Reader connections (SQLite) or all connections (PostgreSQL).
+    pub max_connections: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self { max_connections: 16 }
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite:path`, `sqlite://path`, `postgres://…`,
+    /// `postgresql://…`) and applies pending migrations. Any other scheme is refused rather
+    /// than guessed at.
+    pub async fn open(url: &str, opts: &OpenOptions) -> Result<Self> {
+        let store = Self::connect(url, opts).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens without migrating.
+    pub async fn connect(url: &str, opts: &OpenOptions) -> Result<Self> {
+        let scheme = url.split(':').next().unwrap_or("");
+        let db = match scheme {
+            "sqlite" => {
+                let base = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a commit is on disk before it is acknowledged, even on power loss.
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .pragma("temp_store", "memory")
+                    .pragma("cache_size", "-16000");
+                if let Some(dir) = sqlite_parent_dir(url) {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+                }
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(base.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .connect_with(base.read_only(true))
+                    .await?;
+                Db::Sqlite { write, read }
+            }
+            "postgres" | "postgresql" => {
+                let o = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                    .application_name("tsunagu");
+                let pool = PgPoolOptions::new()
+                    .max_connections(opts.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(o)
+                    .await?;
+                Db::Postgres(pool)
+            }
+            _ => return Err(StoreError::UnsupportedUrl),
+        };
+        Ok(Self { db })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Starts a write transaction (on SQLite `BEGIN IMMEDIATE`, so the write lock is taken up
+    /// front and a concurrent writer waits instead of failing half-way).
+    pub async fn begin(&self) -> Result<Tx> {
+        let inner = match &self.db {
+            Db::Sqlite { write, .. } => TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        // Cast: a bare `select 1` is an int4 on PostgreSQL, which does not decode as i64.
+        let _: (i64,) =
+            read!(self, |c| sqlx::query_as("select cast(1 as bigint)").fetch_one(c).await)?;
+        Ok(())
+    }
+
+    /// Closes every connection (at shutdown, after in-flight requests are done).
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// An online, consistent copy of a SQLite database into `path` (`vacuum into`). PostgreSQL
+    /// backups are taken with `pg_dump` by the binary.
+    pub async fn sqlite_backup_to(&self, path: &str) -> Result<bool> {
+        match &self.db {
+            Db::Sqlite { write, .. } => {
+                sqlx::query("vacuum into $1").bind(path).execute(write).await?;
+                Ok(true)
+            }
+            Db::Postgres(_) => Ok(false),
+        }
+    }
+}
+
+/// The folder a SQLite URL's file lives in, so it can be created on first start.
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let p = std::path::Path::new(path).parent()?;
+    if p.as_os_str().is_empty() { None } else { Some(p.to_path_buf()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_url_scheme_is_refused() {
+        let e = Store::connect("mysql://localhost/x", &OpenOptions::default()).await.err();
+        assert!(matches!(e, Some(StoreError::UnsupportedUrl)));
+    }
+
+    #[test]
+    fn a_sqlite_unique_violation_names_the_constraint_postgresql_would() {
+        assert_eq!(
+            sqlite_unique_constraint("UNIQUE constraint failed: users.login"),
+            "users_login_key"
+        );
+        assert_eq!(
+            sqlite_unique_constraint("UNIQUE constraint failed: user_duties.user_id, user_duties.duty"),
+            "user_duties_pkey"
+        );
+        assert_eq!(
+            sqlite_unique_constraint("UNIQUE constraint failed: things.a, things.b"),
+            "things_a_b_key"
+        );
+        assert_eq!(sqlite_unique_constraint("disk I/O error"), "unique");
+    }
+
+    /// Every `constraint <name> primary key|unique` of the SQLite schema, as the columns SQLite
+    /// reports for it and the name.
+    fn named_keys_of_the_sqlite_schema() -> Vec<(String, String)> {
+        let sql = include_str!("../migrations/sqlite/0001_foundation.sql");
+        let mut table = String::new();
+        let mut keys = Vec::new();
+        for line in sql.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("create table ") {
+                table = rest.split_whitespace().next().unwrap_or("").to_string();
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let Some(at) = words.iter().position(|w| *w == "constraint") else { continue };
+            let (Some(name), Some(kind)) = (words.get(at + 1), words.get(at + 2)) else { continue };
+            if !matches!(kind.trim_end_matches(','), "primary" | "unique") {
+                continue;
+            }
+            let columns: Vec<String> = if at == 0 {
+                // A table constraint: `constraint x primary key (a, b)`.
+                let inner = line.split('(').nth(1).unwrap_or("").split(')').next().unwrap_or("");
+                inner.split(',').map(|c| format!("{table}.{}", c.trim())).collect()
+            } else {
+                vec![format!("{table}.{}", words[0])]
+            };
+            keys.push((columns.join(", "), name.trim_end_matches(',').to_string()));
+        }
+        keys
+    }
+
+    #[test]
+    fn every_named_key_of_the_sqlite_schema_maps_to_its_name() {
+        let keys = named_keys_of_the_sqlite_schema();
+        assert!(keys.len() >= 19, "the schema parser found only {keys:?}");
+        for (columns, name) in &keys {
+            assert_eq!(
+                &sqlite_unique_constraint(&format!("UNIQUE constraint failed: {columns}")),
+                name,
+                "SQLite reports {columns}"
+            );
+        }
+        assert_eq!(keys.len(), SQLITE_UNIQUE_KEYS.len(), "the table lists keys the schema lacks");
+    }
+
+    #[test]
+    fn the_sqlite_folder_is_found() {
+        assert_eq!(
+            sqlite_parent_dir("sqlite://tsunagu-data/tsunagu.db?mode=rwc"),
+            Some("tsunagu-data".into())
+        );
+        assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
+    }
+}

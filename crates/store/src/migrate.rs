@@ -1,0 +1,59 @@
+//! Forward-only migrations, one folder per backend with matching names, embedded in the binary.
+
+use std::borrow::Cow;
+
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+use crate::{Db, Result, Store};
+
+const SQLITE: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql"))];
+const POSTGRES: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql"))];
+
+/// Migrations embedded in the binary, in the shape sqlx's migrator reads.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, std::result::Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(
+                        *v,
+                        Cow::Borrowed(*d),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+impl Store {
+    /// Applies every pending migration. Refuses a database migrated by a newer version.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            Db::Sqlite { write, .. } => Migrator::new(Embedded(SQLITE)).await?.run(write).await?,
+            Db::Postgres(p) => Migrator::new(Embedded(POSTGRES)).await?.run(p).await?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let a: Vec<_> = super::SQLITE.iter().map(|(v, d, _)| (v, d)).collect();
+        let b: Vec<_> = super::POSTGRES.iter().map(|(v, d, _)| (v, d)).collect();
+        assert_eq!(a, b);
+    }
+}

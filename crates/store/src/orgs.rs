@@ -1,0 +1,121 @@
+//! Organisations and districts.
+
+use crate::{Result, Store, Tx, exec_tx, on_tx, read};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrgRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub name_kana: String,
+    pub parent_id: Option<String>,
+    pub city_no: Option<String>,
+    pub address: String,
+    pub phone: String,
+    pub jurisdiction: String,
+    pub operator_name: String,
+    pub is_emergency_hospital: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const ORG_COLUMNS: &str = "id, kind, name, name_kana, parent_id, city_no, address, phone, \
+     jurisdiction, operator_name, is_emergency_hospital, created_at, updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DistrictRow {
+    pub name: String,
+    pub support_center_id: String,
+}
+
+impl Store {
+    /// Every organisation, by kind and name.
+    pub async fn list_organisations(&self) -> Result<Vec<OrgRow>> {
+        let sql = format!(
+            "select {ORG_COLUMNS} from organisations \
+order by kind, name, id"
+        );
+        Ok(read!(self, |c| sqlx::query_as::<_, OrgRow>(&sql).fetch_all(c).await)?)
+    }
+
+    pub async fn organisation(&self, id: &str) -> Result<Option<OrgRow>> {
+        let sql = format!("select {ORG_COLUMNS} from organisations where id = $1");
+        Ok(read!(self, |c| sqlx::query_as::<_, OrgRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    pub async fn count_organisations(&self) -> Result<i64> {
+        let n: (i64,) = read!(self, |c| sqlx::query_as("select count(*) from organisations")
+            .fetch_one(c)
+            .await)?;
+        Ok(n.0)
+    }
+
+    pub async fn list_districts(&self) -> Result<Vec<DistrictRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, DistrictRow>(
+            "select name, support_center_id from districts order by name"
+        )
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// The support center responsible for a district.
+    pub async fn center_for_district(&self, district: &str) -> Result<Option<OrgRow>> {
+        let sql = format!(
+            "select {} from organisations o join districts d on d.support_center_id = o.id \
+             where d.name = $1",
+            ORG_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        Ok(read!(self, |c| sqlx::query_as::<_, OrgRow>(&sql)
+            .bind(district)
+            .fetch_optional(c)
+            .await)?)
+    }
+}
+
+impl Tx {
+    /// Whether an organisation exists, as this transaction sees it.
+    pub async fn organisation_exists(&mut self, id: &str) -> Result<bool> {
+        let r: Option<(String,)> = on_tx!(self, |c| sqlx::query_as(
+            "select id from organisations where id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(r.is_some())
+    }
+
+    pub async fn insert_organisation(&mut self, o: &OrgRow) -> Result<()> {
+        let sql = format!(
+            "insert into organisations ({ORG_COLUMNS}) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        exec_tx!(self, |c| sqlx::query(&sql)
+            .bind(&o.id)
+            .bind(&o.kind)
+            .bind(&o.name)
+            .bind(&o.name_kana)
+            .bind(&o.parent_id)
+            .bind(&o.city_no)
+            .bind(&o.address)
+            .bind(&o.phone)
+            .bind(&o.jurisdiction)
+            .bind(&o.operator_name)
+            .bind(o.is_emergency_hospital)
+            .bind(o.created_at)
+            .bind(o.updated_at)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    pub async fn insert_district(&mut self, name: &str, center_id: &str) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query(
+            "insert into districts (name, support_center_id) values ($1, $2)"
+        )
+        .bind(name)
+        .bind(center_id)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+}

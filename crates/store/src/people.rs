@@ -1,0 +1,178 @@
+//! People: accounts, duties and affiliations.
+
+use crate::{Result, Store, Tx, exec_tx, read};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub login: String,
+    pub display_name: String,
+    pub display_name_kana: String,
+    pub profession: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub totp_enabled_at: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const USER_COLUMNS: &str = "id, login, display_name, display_name_kana, profession, email, \
+     password_hash, totp_secret, totp_enabled_at, disabled_at, created_at";
+
+/// An affiliation as listed with a person.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AffiliationRow {
+    pub user_id: String,
+    pub organisation_id: String,
+    pub organisation_name: String,
+    pub organisation_kind: String,
+    pub is_emergency_hospital: bool,
+}
+
+impl Store {
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<UserRow>> {
+        let sql = format!("select {USER_COLUMNS} from users where login = $1");
+        Ok(read!(self, |c| sqlx::query_as::<_, UserRow>(&sql).bind(login).fetch_optional(c).await)?)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>> {
+        let sql = format!("select {USER_COLUMNS} from users where id = $1");
+        Ok(read!(self, |c| sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRow>> {
+        let sql = format!("select {USER_COLUMNS} from users order by login");
+        Ok(read!(self, |c| sqlx::query_as::<_, UserRow>(&sql).fetch_all(c).await)?)
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let n: (i64,) =
+            read!(self, |c| sqlx::query_as("select count(*) from users").fetch_one(c).await)?;
+        Ok(n.0)
+    }
+
+    pub async fn duties_of(&self, user_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = read!(self, |c| sqlx::query_as(
+            "select duty from user_duties where user_id = $1 order by duty"
+        )
+        .bind(user_id)
+        .fetch_all(c)
+        .await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Every duty of every person, for listings.
+    pub async fn all_duties(&self) -> Result<Vec<(String, String)>> {
+        Ok(read!(self, |c| sqlx::query_as("select user_id, duty from user_duties")
+            .fetch_all(c)
+            .await)?)
+    }
+
+    pub async fn affiliations_of(&self, user_id: &str) -> Result<Vec<AffiliationRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, AffiliationRow>(
+            "select a.user_id, a.organisation_id, o.name as organisation_name, \
+             o.kind as organisation_kind, o.is_emergency_hospital \
+             from affiliations a join organisations o on o.id = a.organisation_id \
+             where a.user_id = $1 order by o.name"
+        )
+        .bind(user_id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// Every affiliation of every person, for listings.
+    pub async fn all_affiliations(&self) -> Result<Vec<AffiliationRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, AffiliationRow>(
+            "select a.user_id, a.organisation_id, o.name as organisation_name, \
+             o.kind as organisation_kind, o.is_emergency_hospital \
+             from affiliations a join organisations o on o.id = a.organisation_id \
+             order by o.name"
+        )
+        .fetch_all(c)
+        .await)?)
+    }
+}
+
+impl Tx {
+    pub async fn insert_user(&mut self, u: &UserRow) -> Result<()> {
+        let sql = format!(
+            "insert into users ({USER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        exec_tx!(self, |c| sqlx::query(&sql)
+            .bind(&u.id)
+            .bind(&u.login)
+            .bind(&u.display_name)
+            .bind(&u.display_name_kana)
+            .bind(&u.profession)
+            .bind(&u.email)
+            .bind(&u.password_hash)
+            .bind(&u.totp_secret)
+            .bind(u.totp_enabled_at)
+            .bind(u.disabled_at)
+            .bind(u.created_at)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    pub async fn add_duty(&mut self, user_id: &str, duty: &str) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query(
+            "insert into user_duties (user_id, duty) values ($1, $2) on conflict do nothing"
+        )
+        .bind(user_id)
+        .bind(duty)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    pub async fn add_affiliation(&mut self, user_id: &str, org_id: &str) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query(
+            "insert into affiliations (user_id, organisation_id) values ($1, $2) \
+             on conflict do nothing"
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    pub async fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query("update users set password_hash = $2 where id = $1")
+            .bind(user_id)
+            .bind(hash)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Sets (or with `None`, clears) the TOTP secret and when it was enabled.
+    pub async fn set_totp(
+        &mut self,
+        user_id: &str,
+        secret: Option<&str>,
+        enabled_at: Option<i64>,
+    ) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query(
+            "update users set totp_secret = $2, totp_enabled_at = $3 where id = $1"
+        )
+        .bind(user_id)
+        .bind(secret)
+        .bind(enabled_at)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    /// Disables (with a time) or re-enables (with `None`) an account. Returns whether it existed.
+    pub async fn set_disabled(&mut self, user_id: &str, at: Option<i64>) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query("update users set disabled_at = $2 where id = $1")
+            .bind(user_id)
+            .bind(at)
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+}

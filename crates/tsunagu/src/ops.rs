@@ -1,0 +1,173 @@
+//! Start-up, serving, logging, backup and restore.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tsunagu_app::{App, AppError};
+
+use crate::config::Settings;
+
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TSUNAGU_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// An app error for the command line: refusals name the field and the reason's code.
+pub fn app_err(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::Invalid(inv) => anyhow::anyhow!("refused: {inv}"),
+        AppError::NotFound => anyhow::anyhow!("not found"),
+        e => anyhow::anyhow!("{e}"),
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    tsunagu_app::secret::random_bytes::<16>()
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// The demo accounts' password: `TSUNAGU_DEMO_PASSWORD`, or a random one.
+pub fn demo_password() -> String {
+    std::env::var("TSUNAGU_DEMO_PASSWORD").ok().filter(|p| !p.is_empty()).unwrap_or_else(random_password)
+}
+
+pub fn print_demo_logins(password: &str, url: &str) {
+    println!();
+    println!("Demo region (Kanazawa) loaded. Log in at {url}/login with any of these logins:");
+    println!("  {}", tsunagu_app::demo::demo_logins().join(", "));
+    println!("Password for all of them: {password}");
+    println!();
+}
+
+pub async fn serve(app: App, settings: &Settings) -> Result<()> {
+    if app.is_empty().await.map_err(app_err)? {
+        let password = demo_password();
+        app.load_demo(&password).await.map_err(app_err).context("loading the demo region")?;
+        print_demo_logins(&password, &settings.public_url());
+    }
+    let head_file = settings.audit_head_file();
+    let exporter = {
+        let app = app.clone();
+        let head_file = head_file.clone();
+        let every = Duration::from_secs(settings.audit_head_interval_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = app.export_audit_head(&head_file).await {
+                    tracing::error!(error = %e, "exporting the audit head failed");
+                }
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (setting listen)", settings.listen))?;
+    let secure = settings.public_url().starts_with("https://");
+    let router = tsunagu_web::router(app.clone(), tsunagu_web::WebConfig { secure_cookies: secure });
+    println!("Tsunagu is serving at http://{} (database: {})", settings.listen, redact_url(&settings.database_url()));
+    tracing::info!(listen = %settings.listen, "serving");
+    tsunagu_web::shutdown::serve(listener, router, tsunagu_web::shutdown::signal()).await?;
+    exporter.abort();
+    if let Err(e) = app.export_audit_head(&head_file).await {
+        tracing::error!(error = %e, "exporting the audit head failed");
+    }
+    app.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn pg_tool(name: &str) -> String {
+    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        versions.sort();
+        if let Some(p) = versions.iter().rev().map(|v| v.join("bin").join(name)).find(|p| p.exists()) {
+            return p.display().to_string();
+        }
+    }
+    name.to_string()
+}
+
+/// An online backup: SQLite's `vacuum into` (a consistent copy while serving), or `pg_dump`.
+pub async fn backup(app: &App, settings: &Settings, to: &Path) -> Result<()> {
+    if to.exists() {
+        bail!("{} exists already; choose a new file", to.display());
+    }
+    let path = to.to_str().context("the backup path is not valid UTF-8")?;
+    if app.store.sqlite_backup_to(path).await? {
+        return Ok(());
+    }
+    let status = tokio::process::Command::new(pg_tool("pg_dump"))
+        .args(["--format=custom", "--no-owner", "--file", path, "--dbname", &settings.database_url()])
+        .status()
+        .await
+        .context("cannot run pg_dump (is PostgreSQL's client installed?)")?;
+    if !status.success() {
+        bail!("pg_dump failed ({status})");
+    }
+    Ok(())
+}
+
+/// Restores a backup into the configured database. The server must be stopped.
+pub async fn restore(settings: &Settings, from: &Path) -> Result<()> {
+    if !from.is_file() {
+        bail!("{} is not a file", from.display());
+    }
+    let url = settings.database_url();
+    if url.starts_with("sqlite:") {
+        // Check the backup is a Tsunagu database before touching anything.
+        let from_url = format!("sqlite://{}?mode=ro", from.display());
+        let probe = tsunagu_store::Store::connect(&from_url, &tsunagu_store::OpenOptions::default())
+            .await
+            .context("the backup is not a readable SQLite database")?;
+        probe.audit_head().await.context("the backup is not a Tsunagu database")?;
+        probe.close().await;
+        let target = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let target = Path::new(target.split('?').next().unwrap_or(target));
+        if target.exists() {
+            let aside = target.with_extension(format!("before-restore-{}", std::process::id()));
+            std::fs::rename(target, &aside)
+                .with_context(|| format!("cannot move the current database aside to {}", aside.display()))?;
+            println!("the previous database was kept as {}", aside.display());
+        }
+        for ext in ["db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(target.with_extension(ext));
+        }
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::copy(from, target).with_context(|| format!("cannot copy into {}", target.display()))?;
+        return Ok(());
+    }
+    let status = tokio::process::Command::new(pg_tool("pg_restore"))
+        .args(["--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", &url])
+        .arg(from)
+        .status()
+        .await
+        .context("cannot run pg_restore (is PostgreSQL's client installed?)")?;
+    if !status.success() {
+        bail!("pg_restore failed ({status})");
+    }
+    Ok(())
+}

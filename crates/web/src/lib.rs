@@ -1,0 +1,53 @@
+//! The web layer: pages (server-rendered HTML), static assets, health and metrics. Handlers
+//! parse input, call one use case of the app layer and render the answer; they never touch SQL
+//! and never decide access on their own.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tsunagu_app::App;
+
+pub mod assets;
+pub mod csrf;
+pub mod error;
+pub mod i18n;
+pub mod ops;
+pub mod pages;
+pub mod security_headers;
+pub mod session;
+pub mod shutdown;
+
+pub use error::WebError;
+
+/// Settings of the web layer.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when the server is reached over HTTPS).
+    pub secure_cookies: bool,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct WebState {
+    pub app: App,
+    pub config: Arc<WebConfig>,
+    pub metrics: ops::Metrics,
+}
+
+/// The whole site as one router (also what tests drive with `oneshot`).
+pub fn router(app: App, config: WebConfig) -> Router {
+    let state = WebState { app, config: Arc::new(config), metrics: ops::Metrics::new() };
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    pages::routes()
+        .merge(ops::routes())
+        .merge(assets::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
+        .layer(middleware::from_fn(error::render_errors))
+        .layer(middleware::from_fn(security_headers::add))
+        .layer(middleware::from_fn_with_state(state.clone(), ops::track))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}

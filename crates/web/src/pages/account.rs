@@ -1,0 +1,204 @@
+//! The person's own security settings: password, TOTP with recovery codes, API tokens.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::WebState;
+use crate::error::WebError;
+use crate::pages::{FormErrors, field_error, form_errors, render};
+use crate::session::{Authed, PageCtx};
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    p: PageCtx,
+    has_totp: bool,
+    must_enrol: bool,
+    required: bool,
+    /// A TOTP enrolment in progress: (secret, otpauth URL).
+    totp_setup: Option<(String, String)>,
+    /// Recovery codes just made, shown once.
+    recovery_codes: Vec<String>,
+    recovery_left: i64,
+    /// An API token just made, shown once.
+    new_token: Option<String>,
+    message: Option<String>,
+    errors: FormErrors,
+}
+
+impl SecurityPage {
+    fn err(&self, f: &str) -> Option<&str> {
+        field_error(&self.errors, f)
+    }
+}
+
+async fn page(s: &WebState, a: Authed) -> Result<SecurityPage, WebError> {
+    let required = s.app.second_factor_required().await?;
+    let recovery_left = s.app.store.unused_recovery_codes(&a.actor.user_id).await?;
+    Ok(SecurityPage {
+        has_totp: a.actor.has_totp,
+        must_enrol: a.actor.must_enrol_second_factor,
+        required,
+        totp_setup: None,
+        recovery_codes: vec![],
+        recovery_left,
+        new_token: None,
+        message: None,
+        errors: vec![],
+        p: a.page,
+    })
+}
+
+fn refused(mut r: Response) -> Response {
+    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
+pub async fn security_page(State(s): State<WebState>, a: Authed) -> Result<Response, WebError> {
+    render(&page(&s, a).await?)
+}
+
+#[derive(serde::Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn change_password(
+    State(s): State<WebState>,
+    a: Authed,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    let actor = a.actor.clone();
+    let mut pg = page(&s, a).await?;
+    if f.new_password != f.confirm {
+        pg.errors = vec![("confirm".into(), pg.p.t.get("error.password_mismatch").to_string())];
+        return Ok(refused(render(&pg)?));
+    }
+    match s.app.change_password(&actor, &f.current_password, &f.new_password).await {
+        // Every session ended, this one too: log in again with the new password.
+        Ok(()) => Ok(Redirect::to("/login").into_response()),
+        Err(e) => {
+            pg.errors = form_errors(&pg.p.t, e)?;
+            Ok(refused(render(&pg)?))
+        }
+    }
+}
+
+pub async fn totp_start(State(s): State<WebState>, a: Authed) -> Result<Response, WebError> {
+    let setup = s.app.totp_begin(&a.actor).await?;
+    let mut pg = page(&s, a).await?;
+    pg.totp_setup = Some(setup);
+    render(&pg)
+}
+
+#[derive(serde::Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn totp_confirm(
+    State(s): State<WebState>,
+    a: Authed,
+    Form(f): Form<CodeForm>,
+) -> Result<Response, WebError> {
+    let actor = a.actor.clone();
+    match s.app.totp_confirm(&actor, &f.code).await {
+        Ok(codes) => {
+            let mut pg = page(&s, a).await?;
+            pg.has_totp = true;
+            pg.must_enrol = false;
+            pg.recovery_left = codes.len() as i64;
+            pg.recovery_codes = codes;
+            pg.message = Some(pg.p.t.get("security.totp_enabled").to_string());
+            render(&pg)
+        }
+        Err(e) => {
+            let mut pg = page(&s, a).await?;
+            pg.errors = form_errors(&pg.p.t, e)?;
+            if let Ok(Some(u)) = s.app.store.user_by_id(&actor.user_id).await {
+                if let Some(secret) = u.totp_secret.filter(|_| u.totp_enabled_at.is_none()) {
+                    let url = format!("otpauth://totp/Tsunagu:{}?secret={secret}&issuer=Tsunagu", actor.login);
+                    pg.totp_setup = Some((secret, url));
+                }
+            }
+            Ok(refused(render(&pg)?))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct PasswordOnly {
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn totp_disable(
+    State(s): State<WebState>,
+    a: Authed,
+    Form(f): Form<PasswordOnly>,
+) -> Result<Response, WebError> {
+    let actor = a.actor.clone();
+    let result = s.app.totp_disable(&actor, &f.password).await;
+    let mut pg = page(&s, a).await?;
+    match result {
+        Ok(()) => {
+            pg.has_totp = false;
+            pg.recovery_left = 0;
+            pg.message = Some(pg.p.t.get("security.totp_disabled").to_string());
+            render(&pg)
+        }
+        Err(e) => {
+            pg.errors = form_errors(&pg.p.t, e)?;
+            Ok(refused(render(&pg)?))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    read_only: Option<String>,
+}
+
+pub async fn create_token(
+    State(s): State<WebState>,
+    a: Authed,
+    Form(f): Form<TokenForm>,
+) -> Result<Response, WebError> {
+    let actor = a.actor.clone();
+    let mut pg = page(&s, a).await?;
+    let days: i64 = match f.days.trim().parse() {
+        Ok(d) if (1..=366).contains(&d) => d,
+        _ => {
+            pg.errors = vec![("days".into(), pg.p.t.get("error.bad_expiry").to_string())];
+            return Ok(refused(render(&pg)?));
+        }
+    };
+    match s
+        .app
+        .create_token(Some(&actor), &actor.login, &f.label, days * 86_400, f.read_only.is_some())
+        .await
+    {
+        Ok(t) => {
+            pg.new_token = Some(t);
+            render(&pg)
+        }
+        Err(e) => {
+            pg.errors = form_errors(&pg.p.t, e)?;
+            Ok(refused(render(&pg)?))
+        }
+    }
+}

@@ -1,0 +1,2 @@
+// Tsunagu: progressive enhancement only. Every core flow works without this file.
+"use strict";
