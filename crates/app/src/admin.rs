@@ -123,11 +123,13 @@ impl App {
         let mut errs = Invalid::default();
         let kind = OrgKind::parse("kind", &input.kind).map_err(|e| errs.push(e)).ok();
         let name = text("name", &input.name, true, 100).map_err(|e| errs.push(e)).unwrap_or_default();
-        let name_kana = text("name_kana", &input.name_kana, false, 100).map_err(|e| errs.push(e)).unwrap_or_default();
+        let name_kana =
+            text("name_kana", &input.name_kana, false, 100).map_err(|e| errs.push(e)).unwrap_or_default();
         if !name_kana.is_empty() && !tsunagu_domain::text::is_kana_text(&name_kana) {
             errs.push(FieldError::new("name_kana", "error.kana_only"));
         }
-        let address = text("address", &input.address, false, 200).map_err(|e| errs.push(e)).unwrap_or_default();
+        let address =
+            text("address", &input.address, false, 200).map_err(|e| errs.push(e)).unwrap_or_default();
         let phone = text("phone", &input.phone, false, 20).map_err(|e| errs.push(e)).unwrap_or_default();
         if !phone.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' ') {
             errs.push(FieldError::new("phone", "error.phone_chars"));
@@ -188,7 +190,11 @@ impl App {
     }
 
     /// Validates a new person and writes the account (without a password) in `tx`.
-    pub(crate) async fn write_person(&self, tx: &mut tsunagu_store::Tx, input: &NewPerson) -> Result<UserRow> {
+    pub(crate) async fn write_person(
+        &self,
+        tx: &mut tsunagu_store::Tx,
+        input: &NewPerson,
+    ) -> Result<UserRow> {
         let now = self.now();
         let mut errs = Invalid::default();
         let login = Login::parse(&input.login).map_err(|e| errs.push(e)).ok();
@@ -228,6 +234,7 @@ impl App {
             password_hash: None,
             totp_secret: None,
             totp_enabled_at: None,
+            totp_last_step: 0,
             disabled_at: None,
             created_at: now.micros(),
         };
@@ -324,7 +331,12 @@ impl App {
 
     /// Disables (or re-enables) an account. Disabling ends its sessions at once; its tokens stop
     /// working on their next use.
-    pub async fn set_account_disabled(&self, actor: Option<&Actor>, login: &str, disabled: bool) -> Result<()> {
+    pub async fn set_account_disabled(
+        &self,
+        actor: Option<&Actor>,
+        login: &str,
+        disabled: bool,
+    ) -> Result<()> {
         if let Some(a) = actor {
             ensure_admin(self, a).await?;
             a.ensure_may_write()?;

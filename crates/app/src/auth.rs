@@ -49,9 +49,7 @@ impl Actor {
 
     /// An audit event by this actor.
     pub fn event(&self, at: Timestamp, action: Action, outcome: Outcome) -> NewEvent {
-        NewEvent::new(at, action, outcome)
-            .actor(&self.user_id, &self.login)
-            .address(self.address.clone())
+        NewEvent::new(at, action, outcome).actor(&self.user_id, &self.login).address(self.address.clone())
     }
 
     /// Whether this actor may write (read-only tokens may not).
@@ -138,7 +136,7 @@ impl App {
         Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     }
 
-    async fn throttled_for(&self, keys: &[String], now: Timestamp) -> Result<Option<i64>> {
+    pub(crate) async fn throttled_for(&self, keys: &[String], now: Timestamp) -> Result<Option<i64>> {
         let mut wait = None;
         for k in keys {
             let f = failures(self.store.throttle(k).await?);
@@ -149,7 +147,7 @@ impl App {
         Ok(wait)
     }
 
-    async fn record_failure(
+    pub(crate) async fn record_failure(
         &self,
         account_key: &str,
         address_key: Option<&str>,
@@ -159,11 +157,21 @@ impl App {
         let cfg = &self.config;
         let mut tx = self.store.begin().await?;
         let f = failures(self.store.throttle(account_key).await?);
-        let f = throttle::record_failure(f.as_ref(), now, cfg.throttle_account_failures, cfg.throttle_window_secs);
+        let f = throttle::record_failure(
+            f.as_ref(),
+            now,
+            cfg.throttle_account_failures,
+            cfg.throttle_window_secs,
+        );
         tx.put_throttle(&throttle_row(account_key.to_string(), &f)).await?;
         if let Some(k) = address_key {
             let f = failures(self.store.throttle(k).await?);
-            let f = throttle::record_failure(f.as_ref(), now, cfg.throttle_address_failures, cfg.throttle_window_secs);
+            let f = throttle::record_failure(
+                f.as_ref(),
+                now,
+                cfg.throttle_address_failures,
+                cfg.throttle_window_secs,
+            );
             tx.put_throttle(&throttle_row(k.to_string(), &f)).await?;
         }
         tx.append_audit(event).await?;
@@ -200,7 +208,8 @@ impl App {
         let user = match (ok, user) {
             (true, Some(u)) => u,
             (_, user) => {
-                let mut e = NewEvent::new(now, Action::LoginFailed, Outcome::Failure).address(address.clone());
+                let mut e =
+                    NewEvent::new(now, Action::LoginFailed, Outcome::Failure).address(address.clone());
                 match &user {
                     Some(u) => e = e.actor(&u.id, &u.login).detail("bad_password"),
                     None => e = e.detail("unknown_login"),
@@ -222,8 +231,14 @@ impl App {
         let mut tx = self.store.begin().await?;
         tx.clear_throttle(&account_key).await?;
         if second {
-            tx.insert_session(&token_hash(&token), &user.id, STAGE_SECOND_FACTOR, now.micros(), address.as_deref())
-                .await?;
+            tx.insert_session(
+                &token_hash(&token),
+                &user.id,
+                STAGE_SECOND_FACTOR,
+                now.micros(),
+                address.as_deref(),
+            )
+            .await?;
             tx.commit().await?;
             Ok(LoginStep::SecondFactor { token })
         } else {
@@ -278,9 +293,10 @@ impl App {
         let method = if code.len() <= 8 && code.chars().all(|c| c.is_ascii_digit() || c == ' ') {
             let digits: String = code.chars().filter(|c| c.is_ascii_digit()).collect();
             match &user.totp_secret {
-                Some(s) if user.totp_enabled_at.is_some() && totp_matches(s, &user.login, &digits, now) => {
-                    Some("totp")
-                }
+                Some(s) if user.totp_enabled_at.is_some() => match totp_step(s, &user.login, &digits, now) {
+                    Some(step) if tx.use_totp_step(&user.id, step).await? => Some("totp"),
+                    _ => None,
+                },
                 _ => None,
             }
         } else {
@@ -373,9 +389,8 @@ impl App {
             } else {
                 "idle"
             };
-            let mut e = NewEvent::new(now, Action::SessionExpired, Outcome::Refused)
-                .address(address)
-                .detail(reason);
+            let mut e =
+                NewEvent::new(now, Action::SessionExpired, Outcome::Refused).address(address).detail(reason);
             e.actor_id = Some(s.user_id.clone());
             tx.append_audit(e).await?;
             tx.commit().await?;
@@ -395,13 +410,7 @@ impl App {
         if u.disabled_at.is_some() {
             return Err(AppError::Unauthenticated);
         }
-        let duties = self
-            .store
-            .duties_of(&u.id)
-            .await?
-            .iter()
-            .filter_map(|d| Duty::from_code(d))
-            .collect();
+        let duties = self.store.duties_of(&u.id).await?.iter().filter_map(|d| Duty::from_code(d)).collect();
         let affiliations = self.store.affiliations_of(&u.id).await?;
         let has_totp = u.totp_enabled_at.is_some();
         let must_enrol = matches!(via, AuthVia::Session { .. })
@@ -493,13 +502,14 @@ impl App {
         let u = self.store.user_by_id(&actor.user_id).await?.ok_or(AppError::Unauthenticated)?;
         let secret = u.totp_secret.ok_or_else(|| Invalid::one("code", "error.totp_not_started"))?;
         let digits: String = code.chars().filter(|c| c.is_ascii_digit()).collect();
-        if !totp_matches(&secret, &u.login, &digits, now) {
+        let Some(step) = totp_step(&secret, &u.login, &digits, now) else {
             return Err(Invalid::one("code", "error.bad_code").into());
-        }
+        };
         let codes: Vec<String> = (0..10).map(|_| new_recovery_code()).collect();
         let hashes: Vec<String> = codes.iter().map(|c| token_hash(&normalise_recovery_code(c))).collect();
         let mut tx = self.store.begin().await?;
         tx.set_totp(&u.id, Some(&secret), Some(now.micros())).await?;
+        tx.use_totp_step(&u.id, step).await?;
         tx.replace_recovery_codes(&u.id, &hashes).await?;
         tx.append_audit(actor.event(now, Action::TotpEnabled, Outcome::Success).target("user", &u.id))
             .await?;
@@ -532,13 +542,19 @@ impl App {
             Some(id) => self.store.user_by_id(&id).await?,
             None => None,
         };
-        let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
-            let e = NewEvent::new(now, Action::LoginFailed, Outcome::Refused)
-                .address(address)
-                .target("client_certificate", fingerprint)
-                .detail("unknown_certificate");
-            self.store.append_audit(vec![e]).await?;
-            return Err(AppError::Unauthenticated);
+        let user = match user {
+            Some(u) if u.disabled_at.is_none() => u,
+            other => {
+                let mut e = NewEvent::new(now, Action::LoginFailed, Outcome::Refused)
+                    .address(address)
+                    .target("client_certificate", fingerprint);
+                e = match &other {
+                    Some(u) => e.actor(&u.id, &u.login).detail("disabled"),
+                    None => e.detail("unknown_certificate"),
+                };
+                self.store.append_audit(vec![e]).await?;
+                return Err(AppError::Unauthenticated);
+            }
         };
         self.start_session(&user, "client_certificate", None, address).await
     }
@@ -633,15 +649,23 @@ fn make_totp(secret_b32: &str, login: &str) -> Result<totp_rs::TOTP> {
         .map_err(|e| AppError::Internal(format!("totp: {e:?}")))
 }
 
-/// Whether a code is valid at `now` (one step of clock skew either way).
-pub fn totp_matches(secret_b32: &str, login: &str, code: &str, now: Timestamp) -> bool {
+/// The time step a code belongs to, if it is valid at `now` (one step of clock skew either
+/// way). Callers accept each step once only, so a code cannot be replayed.
+pub fn totp_step(secret_b32: &str, login: &str, code: &str, now: Timestamp) -> Option<i64> {
     if code.len() != 6 {
-        return false;
+        return None;
     }
-    match make_totp(secret_b32, login) {
-        Ok(t) => t.check(code, u64::try_from(now.micros() / 1_000_000).unwrap_or(0)),
-        Err(_) => false,
-    }
+    let totp = make_totp(secret_b32, login).ok()?;
+    let secs = u64::try_from(now.micros() / 1_000_000).ok()?;
+    let step = secs / 30;
+    [step.saturating_sub(1), step, step + 1].into_iter().find_map(|s| {
+        let expected = totp.generate(s * 30);
+        constant_time_eq(expected.as_bytes(), code.as_bytes()).then(|| i64::try_from(s).unwrap_or(0))
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The code an authenticator app shows at `now` (for tests and the CLI).
@@ -654,4 +678,29 @@ pub fn totp_code(secret_b32: &str, login: &str, now: Timestamp) -> Option<String
 /// A new account id.
 pub fn new_user_id() -> String {
     UserId::new().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+    #[test]
+    fn a_totp_code_is_accepted_one_step_either_side_and_names_its_step() {
+        let now = Timestamp(1_795_480_200_000_000);
+        let code = totp_code(SECRET, "nurse", now).unwrap();
+        let step = totp_step(SECRET, "nurse", &code, now).unwrap();
+        assert_eq!(step, 1_795_480_200 / 30);
+        assert_eq!(totp_step(SECRET, "nurse", &code, now.plus_seconds(30)), Some(step));
+        assert_eq!(totp_step(SECRET, "nurse", &code, now.plus_seconds(-30)), Some(step));
+        assert_eq!(totp_step(SECRET, "nurse", &code, now.plus_seconds(90)), None);
+    }
+
+    #[test]
+    fn a_malformed_totp_code_is_refused() {
+        let now = Timestamp(1_795_480_200_000_000);
+        assert_eq!(totp_step(SECRET, "nurse", "12345", now), None);
+        assert_eq!(totp_step(SECRET, "nurse", "abcdef", now), None);
+    }
 }

@@ -26,41 +26,186 @@ struct CenterLine {
     operator: String,
 }
 
-/// One demo provider: (key, kind, name, kana, address, phone, emergency hospital).
-const PROVIDERS: &[(&str, OrgKind, &str, &str, &str, &str, bool)] = &[
-    ("city", OrgKind::City, "金沢市 福祉健康局", "かなざわし ふくしけんこうきょく", "石川県金沢市広坂1-1-1", "076-220-2111", false),
-    ("medassoc", OrgKind::MedicalAssociation, "金沢市医師会", "かなざわしいしかい", "石川県金沢市大手町3-23", "076-263-6711", false),
-    ("fire", OrgKind::FireDepartment, "金沢市消防局", "かなざわししょうぼうきょく", "石川県金沢市西念3-4-1", "076-224-0119", false),
-    ("clinic1", OrgKind::HomeCareSupportClinic, "犀川ホームクリニック", "さいがわほーむくりにっく", "石川県金沢市野町2-10-5", "076-241-3300", false),
-    ("clinic2", OrgKind::HomeCareSupportClinic, "浅野川在宅診療所", "あさのがわざいたくしんりょうじょ", "石川県金沢市東山1-8-2", "076-252-4410", false),
-    ("hospital", OrgKind::Hospital, "金沢中央総合病院", "かなざわちゅうおうそうごうびょういん", "石川県金沢市鞍月東2-1", "076-237-8211", true),
-    ("hchospital", OrgKind::HomeCareSupportHospital, "卯辰山在宅支援病院", "うたつやまざいたくしえんびょういん", "石川県金沢市春日町5-12", "076-252-7101", false),
-    ("nursing", OrgKind::VisitingNursingStation, "兼六訪問看護ステーション", "けんろくほうもんかんごすてーしょん", "石川県金沢市兼六町3-6", "076-231-5522", false),
-    ("pharmacy", OrgKind::Pharmacy, "ひがし茶屋薬局", "ひがしちゃややっきょく", "石川県金沢市東山3-2-18", "076-253-1188", false),
-    ("caremgmt", OrgKind::CareManagementOffice, "香林坊ケアプランセンター", "こうりんぼうけあぷらんせんたー", "石川県金沢市香林坊1-2-21", "076-223-4455", false),
-    ("helpers", OrgKind::HomeHelpProvider, "長町ヘルパーステーション", "ながまちへるぱーすてーしょん", "石川県金沢市長町2-4-30", "076-232-6677", false),
-    ("shortstay", OrgKind::ShortStayFacility, "ショートステイ卯辰の郷", "しょーとすてい うたつのさと", "石川県金沢市卯辰町15-3", "076-251-8890", false),
+/// One demo provider.
+struct Provider {
+    key: &'static str,
+    kind: OrgKind,
+    name: &'static str,
+    kana: &'static str,
+    address: &'static str,
+    phone: &'static str,
+    emergency_hospital: bool,
+}
+
+const fn provider(
+    key: &'static str,
+    kind: OrgKind,
+    name: &'static str,
+    kana: &'static str,
+    address: &'static str,
+    phone: &'static str,
+    emergency_hospital: bool,
+) -> Provider {
+    Provider { key, kind, name, kana, address, phone, emergency_hospital }
+}
+
+const PROVIDERS: &[Provider] = &[
+    provider(
+        "city",
+        OrgKind::City,
+        "金沢市 福祉健康局",
+        "かなざわし ふくしけんこうきょく",
+        "石川県金沢市広坂1-1-1",
+        "076-220-2111",
+        false,
+    ),
+    provider(
+        "medassoc",
+        OrgKind::MedicalAssociation,
+        "金沢市医師会",
+        "かなざわしいしかい",
+        "石川県金沢市大手町3-23",
+        "076-263-6711",
+        false,
+    ),
+    provider(
+        "fire",
+        OrgKind::FireDepartment,
+        "金沢市消防局",
+        "かなざわししょうぼうきょく",
+        "石川県金沢市西念3-4-1",
+        "076-224-0119",
+        false,
+    ),
+    provider(
+        "clinic1",
+        OrgKind::HomeCareSupportClinic,
+        "犀川ホームクリニック",
+        "さいがわほーむくりにっく",
+        "石川県金沢市野町2-10-5",
+        "076-241-3300",
+        false,
+    ),
+    provider(
+        "clinic2",
+        OrgKind::HomeCareSupportClinic,
+        "浅野川在宅診療所",
+        "あさのがわざいたくしんりょうじょ",
+        "石川県金沢市東山1-8-2",
+        "076-252-4410",
+        false,
+    ),
+    provider(
+        "hospital",
+        OrgKind::Hospital,
+        "金沢中央総合病院",
+        "かなざわちゅうおうそうごうびょういん",
+        "石川県金沢市鞍月東2-1",
+        "076-237-8211",
+        true,
+    ),
+    provider(
+        "hchospital",
+        OrgKind::HomeCareSupportHospital,
+        "卯辰山在宅支援病院",
+        "うたつやまざいたくしえんびょういん",
+        "石川県金沢市春日町5-12",
+        "076-252-7101",
+        false,
+    ),
+    provider(
+        "nursing",
+        OrgKind::VisitingNursingStation,
+        "兼六訪問看護ステーション",
+        "けんろくほうもんかんごすてーしょん",
+        "石川県金沢市兼六町3-6",
+        "076-231-5522",
+        false,
+    ),
+    provider(
+        "pharmacy",
+        OrgKind::Pharmacy,
+        "ひがし茶屋薬局",
+        "ひがしちゃややっきょく",
+        "石川県金沢市東山3-2-18",
+        "076-253-1188",
+        false,
+    ),
+    provider(
+        "caremgmt",
+        OrgKind::CareManagementOffice,
+        "香林坊ケアプランセンター",
+        "こうりんぼうけあぷらんせんたー",
+        "石川県金沢市香林坊1-2-21",
+        "076-223-4455",
+        false,
+    ),
+    provider(
+        "helpers",
+        OrgKind::HomeHelpProvider,
+        "長町ヘルパーステーション",
+        "ながまちへるぱーすてーしょん",
+        "石川県金沢市長町2-4-30",
+        "076-232-6677",
+        false,
+    ),
+    provider(
+        "shortstay",
+        OrgKind::ShortStayFacility,
+        "ショートステイ卯辰の郷",
+        "しょーとすてい うたつのさと",
+        "石川県金沢市卯辰町15-3",
+        "076-251-8890",
+        false,
+    ),
 ];
 
-/// One demo account: (login, name, kana, profession, duties, organisation key).
-const PEOPLE: &[(&str, &str, &str, &str, &[&str], &str)] = &[
-    ("admin", "管理 花子", "かんり はなこ", "clerk", &["system_administrator"], "medassoc"),
-    ("physician", "山田 太郎", "やまだ たろう", "physician", &[], "clinic1"),
-    ("physician2", "佐藤 健一", "さとう けんいち", "physician", &[], "clinic2"),
-    ("nurse", "中村 美穂", "なかむら みほ", "nurse", &[], "nursing"),
-    ("pharmacist", "小林 直子", "こばやし なおこ", "pharmacist", &[], "pharmacy"),
-    ("caremanager", "田中 由美", "たなか ゆみ", "care_manager", &[], "caremgmt"),
-    ("helper", "伊藤 幸子", "いとう さちこ", "home_helper", &[], "helpers"),
-    ("er-physician", "高橋 誠", "たかはし まこと", "physician", &[], "hospital"),
-    ("coordinator", "渡辺 恵", "わたなべ めぐみ", "nurse", &["home_care_coordinator"], "medassoc"),
-    ("center-staff", "加藤 真理", "かとう まり", "social_worker", &["support_center_staff"], "center:4"),
-    ("city", "吉田 修", "よしだ おさむ", "clerk", &["city_official"], "city"),
-    ("commissioner", "松本 和夫", "まつもと かずお", "welfare_commissioner", &[], "center:4"),
+/// One demo account.
+struct Person {
+    login: &'static str,
+    name: &'static str,
+    kana: &'static str,
+    profession: &'static str,
+    duties: &'static [&'static str],
+    organisation: &'static str,
+}
+
+const fn person(
+    login: &'static str,
+    name: &'static str,
+    kana: &'static str,
+    profession: &'static str,
+    duties: &'static [&'static str],
+    organisation: &'static str,
+) -> Person {
+    Person { login, name, kana, profession, duties, organisation }
+}
+
+const PEOPLE: &[Person] = &[
+    person("admin", "管理 花子", "かんり はなこ", "clerk", &["system_administrator"], "medassoc"),
+    person("physician", "山田 太郎", "やまだ たろう", "physician", &[], "clinic1"),
+    person("physician2", "佐藤 健一", "さとう けんいち", "physician", &[], "clinic2"),
+    person("nurse", "中村 美穂", "なかむら みほ", "nurse", &[], "nursing"),
+    person("pharmacist", "小林 直子", "こばやし なおこ", "pharmacist", &[], "pharmacy"),
+    person("caremanager", "田中 由美", "たなか ゆみ", "care_manager", &[], "caremgmt"),
+    person("helper", "伊藤 幸子", "いとう さちこ", "home_helper", &[], "helpers"),
+    person("er-physician", "高橋 誠", "たかはし まこと", "physician", &[], "hospital"),
+    person("coordinator", "渡辺 恵", "わたなべ めぐみ", "nurse", &["home_care_coordinator"], "medassoc"),
+    person(
+        "center-staff",
+        "加藤 真理",
+        "かとう まり",
+        "social_worker",
+        &["support_center_staff"],
+        "center:4",
+    ),
+    person("city", "吉田 修", "よしだ おさむ", "clerk", &["city_official"], "city"),
+    person("commissioner", "松本 和夫", "まつもと かずお", "welfare_commissioner", &[], "center:4"),
 ];
 
 /// The demo logins, in the order they are printed.
 pub fn demo_logins() -> Vec<&'static str> {
-    PEOPLE.iter().map(|p| p.0).collect()
+    PEOPLE.iter().map(|p| p.login).collect()
 }
 
 fn field(e: impl std::fmt::Display) -> AppError {
@@ -98,7 +243,9 @@ impl App {
             };
             let row = OrgRow {
                 id: OrganisationId::new().to_string(),
-                kind: if branch { OrgKind::SupportCenterBranch } else { OrgKind::SupportCenter }.code().to_string(),
+                kind: if branch { OrgKind::SupportCenterBranch } else { OrgKind::SupportCenter }
+                    .code()
+                    .to_string(),
                 name,
                 name_kana: format!("ちいきほうかつしえんせんたー {}", l.name),
                 parent_id,
@@ -112,43 +259,44 @@ impl App {
                 updated_at: now,
             };
             tx.insert_organisation(&row).await?;
-            for d in l.districts.split(';').map(str::trim).filter(|d| !d.is_empty()) {
-                tx.insert_district(d, &row.id).await?;
+            for (i, d) in l.districts.split(';').map(str::trim).filter(|d| !d.is_empty()).enumerate() {
+                tx.insert_district(d, &row.id, i64::try_from(i).unwrap_or(0)).await?;
             }
             keys.push((format!("center:{}", l.no), row.id));
         }
-        for (key, kind, name, kana, address, phone, emergency) in PROVIDERS {
+        for p in PROVIDERS {
             let row = OrgRow {
                 id: OrganisationId::new().to_string(),
-                kind: kind.code().to_string(),
-                name: (*name).to_string(),
-                name_kana: (*kana).to_string(),
+                kind: p.kind.code().to_string(),
+                name: p.name.to_string(),
+                name_kana: p.kana.to_string(),
                 parent_id: None,
                 city_no: None,
-                address: (*address).to_string(),
-                phone: (*phone).to_string(),
+                address: p.address.to_string(),
+                phone: p.phone.to_string(),
                 jurisdiction: String::new(),
                 operator_name: String::new(),
-                is_emergency_hospital: *emergency,
+                is_emergency_hospital: p.emergency_hospital,
                 created_at: now,
                 updated_at: now,
             };
             tx.insert_organisation(&row).await?;
-            keys.push(((*key).to_string(), row.id));
+            keys.push((p.key.to_string(), row.id));
         }
-        for (login, name, kana, profession, duties, org) in PEOPLE {
-            let org_id = keys.iter().find(|(k, _)| k == org).map(|(_, id)| id.clone());
+        let hash = self.hash_password(password)?;
+        for p in PEOPLE {
+            let org_id = keys.iter().find(|(k, _)| k == p.organisation).map(|(_, id)| id.clone());
             let input = NewPerson {
-                login: (*login).to_string(),
-                display_name: (*name).to_string(),
-                display_name_kana: (*kana).to_string(),
-                profession: (*profession).to_string(),
+                login: p.login.to_string(),
+                display_name: p.name.to_string(),
+                display_name_kana: p.kana.to_string(),
+                profession: p.profession.to_string(),
                 email: String::new(),
-                duties: duties.iter().map(|d| (*d).to_string()).collect(),
+                duties: p.duties.iter().map(|d| (*d).to_string()).collect(),
                 organisation_ids: org_id.into_iter().collect(),
             };
             let user = self.write_person(&mut tx, &input).await?;
-            tx.set_password_hash(&user.id, &self.hash_password(password)?).await?;
+            tx.set_password_hash(&user.id, &hash).await?;
         }
         tx.append_audit(NewEvent::new(self.now(), Action::DemoLoaded, Outcome::Success).detail("kanazawa"))
             .await?;

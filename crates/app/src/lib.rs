@@ -7,7 +7,11 @@ pub mod audit;
 pub mod auth;
 pub mod demo;
 mod error;
+pub mod mail;
+pub mod passkeys;
 pub mod secret;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -49,7 +53,8 @@ impl Default for AppConfig {
             throttle_address_failures: 20,
             throttle_window_secs: 15 * 60,
             invitation_secs: 7 * 24 * 3600,
-            public_url: "http://127.0.0.1:8080".into(),
+            // A domain name (not 127.0.0.1): WebAuthn refuses IP addresses as relying party ids.
+            public_url: "http://localhost:8080".into(),
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
         }
@@ -62,11 +67,16 @@ pub struct App {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<AppConfig>,
+    /// Outgoing mail, when configured.
+    pub mailer: Option<Arc<dyn mail::Mailer>>,
+    /// The WebAuthn relying party, built once from `public_url` (`None`: passkeys are off).
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl App {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig) -> Self {
-        Self { store, clock, config: Arc::new(config) }
+        let webauthn = passkeys::relying_party(&config.public_url);
+        Self { store, clock, config: Arc::new(config), mailer: None, webauthn }
     }
 
     pub fn now(&self) -> tsunagu_domain::Timestamp {

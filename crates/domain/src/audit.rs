@@ -263,10 +263,10 @@ impl Verifier {
         if chain_hash(row.seq, &row.prev_hash, &row.event) != row.hash {
             self.findings.push(Finding::Altered { seq: row.seq });
         }
-        if let Some(h) = self.heads.remove(&row.seq) {
-            if h != row.hash {
-                self.findings.push(Finding::HeadMismatch { seq: row.seq });
-            }
+        if let Some(h) = self.heads.remove(&row.seq)
+            && h != row.hash
+        {
+            self.findings.push(Finding::HeadMismatch { seq: row.seq });
         }
         // Continue from what is stored, so one bad row is reported once, not at every row after.
         self.expected = ChainHead { seq: row.seq, hash: row.hash.clone() };

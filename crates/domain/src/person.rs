@@ -76,9 +76,8 @@ impl Login {
             return Err(FieldError::with_limit("login", "error.too_short", 3));
         }
         let ok_first = v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-        let ok_rest = v
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+        let ok_rest =
+            v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
         if !ok_first || !ok_rest {
             return Err(FieldError::new("login", "error.login_chars"));
         }
@@ -128,11 +127,7 @@ pub const PASSWORD_MIN_WITH_SECOND_FACTOR: usize = 8;
 
 /// Checks a new password against the policy: 13+ characters, or 8+ when the person has a second
 /// factor; at most [`PASSWORD_MAX`]; not the login itself.
-pub fn check_password(
-    password: &str,
-    login: &str,
-    has_second_factor: bool,
-) -> Result<(), FieldError> {
+pub fn check_password(password: &str, login: &str, has_second_factor: bool) -> Result<(), FieldError> {
     let n = password.chars().count();
     let min = if has_second_factor { PASSWORD_MIN_WITH_SECOND_FACTOR } else { PASSWORD_MIN };
     if n < min {

@@ -19,11 +19,7 @@ pub const FIRST_PAUSE_SECS: i64 = 30;
 /// Seconds until another attempt may be made, if the key is paused now.
 pub fn retry_after(f: Option<&Failures>, now: Timestamp) -> Option<i64> {
     let f = f?;
-    if f.locked_until > now {
-        Some(now.seconds_until(f.locked_until).max(1))
-    } else {
-        None
-    }
+    if f.locked_until > now { Some(now.seconds_until(f.locked_until).max(1)) } else { None }
 }
 
 /// The failures after one more failed attempt. Failures older than `window_secs` are forgotten;

@@ -74,19 +74,10 @@ impl std::error::Error for Invalid {}
 
 /// Checks a free-text field: trimmed, not empty when required, at most `max` characters, and no
 /// control characters other than newlines and tabs.
-pub fn text(
-    field: &'static str,
-    value: &str,
-    required: bool,
-    max: usize,
-) -> Result<String, FieldError> {
+pub fn text(field: &'static str, value: &str, required: bool, max: usize) -> Result<String, FieldError> {
     let v = value.trim();
     if v.is_empty() {
-        return if required {
-            Err(FieldError::new(field, "error.required"))
-        } else {
-            Ok(String::new())
-        };
+        return if required { Err(FieldError::new(field, "error.required")) } else { Ok(String::new()) };
     }
     if v.chars().count() > max {
         return Err(FieldError::with_limit(field, "error.too_long", max));

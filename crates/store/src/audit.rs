@@ -50,20 +50,17 @@ const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_login, action, target_kind
 impl Store {
     /// The chain's head as last committed.
     pub async fn audit_head(&self) -> Result<ChainHead> {
-        let (seq, hash): (i64, String) = read!(self, |c| sqlx::query_as(
-            "select seq, hash from audit_head where id = 1"
-        )
-        .fetch_one(c)
-        .await)?;
+        let (seq, hash): (i64, String) =
+            read!(self, |c| sqlx::query_as("select seq, hash from audit_head where id = 1")
+                .fetch_one(c)
+                .await)?;
         Ok(ChainHead { seq, hash })
     }
 
     /// Events in stored order after `after_seq`, at most `limit`: for verifying and exporting.
     /// Rows come in primary-key order, which is what a reader of the table sees.
     pub async fn audit_events_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-        let sql = format!(
-            "select {EVENT_COLUMNS} from audit_events where seq > $1 order by seq limit $2"
-        );
+        let sql = format!("select {EVENT_COLUMNS} from audit_events where seq > $1 order by seq limit $2");
         let rows = read!(self, |c| sqlx::query_as::<_, EventRow>(&sql)
             .bind(after_seq)
             .bind(limit)
@@ -80,19 +77,11 @@ impl Store {
                     "select {EVENT_COLUMNS} from audit_events where actor_id = $1 \
                      order by seq desc limit $2"
                 );
-                read!(self, |c| sqlx::query_as::<_, EventRow>(&sql)
-                    .bind(a)
-                    .bind(limit)
-                    .fetch_all(c)
-                    .await)?
+                read!(self, |c| sqlx::query_as::<_, EventRow>(&sql).bind(a).bind(limit).fetch_all(c).await)?
             }
             None => {
-                let sql =
-                    format!("select {EVENT_COLUMNS} from audit_events order by seq desc limit $1");
-                read!(self, |c| sqlx::query_as::<_, EventRow>(&sql)
-                    .bind(limit)
-                    .fetch_all(c)
-                    .await)?
+                let sql = format!("select {EVENT_COLUMNS} from audit_events order by seq desc limit $1");
+                read!(self, |c| sqlx::query_as::<_, EventRow>(&sql).bind(limit).fetch_all(c).await)?
             }
         };
         Ok(rows.into_iter().map(StoredEvent::from).collect())
@@ -115,9 +104,7 @@ impl Tx {
     pub async fn append_audit(&mut self, event: NewEvent) -> Result<StoredEvent> {
         let (seq, hash): (i64, String) = match &mut self.inner {
             TxInner::Sqlite(t) => {
-                sqlx::query_as("select seq, hash from audit_head where id = 1")
-                    .fetch_one(&mut **t)
-                    .await?
+                sqlx::query_as("select seq, hash from audit_head where id = 1").fetch_one(&mut **t).await?
             }
             TxInner::Postgres(t) => {
                 sqlx::query_as("select seq, hash from audit_head where id = 1 for update")

@@ -117,7 +117,10 @@ pub enum Backend {
 enum Db {
     /// SQLite: one writer connection (writes are serialised by SQLite anyway; one connection
     /// avoids busy retries) and a pool of readers (WAL lets them read while the writer writes).
-    Sqlite { write: SqlitePool, read: SqlitePool },
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -246,10 +249,7 @@ impl Store {
                 if let Some(dir) = sqlite_parent_dir(url) {
                     std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl(e.to_string()))?;
                 }
-                let write = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(base.clone())
-                    .await?;
+                let write = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections.max(1))
                     .connect_with(base.read_only(true))
@@ -292,8 +292,7 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         // Cast: a bare `select 1` is an int4 on PostgreSQL, which does not decode as i64.
-        let _: (i64,) =
-            read!(self, |c| sqlx::query_as("select cast(1 as bigint)").fetch_one(c).await)?;
+        let _: (i64,) = read!(self, |c| sqlx::query_as("select cast(1 as bigint)").fetch_one(c).await)?;
         Ok(())
     }
 
@@ -344,10 +343,7 @@ mod tests {
 
     #[test]
     fn a_sqlite_unique_violation_names_the_constraint_postgresql_would() {
-        assert_eq!(
-            sqlite_unique_constraint("UNIQUE constraint failed: users.login"),
-            "users_login_key"
-        );
+        assert_eq!(sqlite_unique_constraint("UNIQUE constraint failed: users.login"), "users_login_key");
         assert_eq!(
             sqlite_unique_constraint("UNIQUE constraint failed: user_duties.user_id, user_duties.duty"),
             "user_duties_pkey"

@@ -24,13 +24,7 @@ impl<'s> MigrationSource<'s> for Embedded {
                 .0
                 .iter()
                 .map(|(v, d, sql)| {
-                    Migration::new(
-                        *v,
-                        Cow::Borrowed(*d),
-                        MigrationType::Simple,
-                        Cow::Borrowed(*sql),
-                        false,
-                    )
+                    Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false)
                 })
                 .collect())
         })

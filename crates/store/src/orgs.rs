@@ -44,15 +44,14 @@ order by kind, name, id"
     }
 
     pub async fn count_organisations(&self) -> Result<i64> {
-        let n: (i64,) = read!(self, |c| sqlx::query_as("select count(*) from organisations")
-            .fetch_one(c)
-            .await)?;
+        let n: (i64,) =
+            read!(self, |c| sqlx::query_as("select count(*) from organisations").fetch_one(c).await)?;
         Ok(n.0)
     }
 
     pub async fn list_districts(&self) -> Result<Vec<DistrictRow>> {
         Ok(read!(self, |c| sqlx::query_as::<_, DistrictRow>(
-            "select name, support_center_id from districts order by name"
+            "select name, support_center_id from districts order by support_center_id, position, name"
         )
         .fetch_all(c)
         .await)?)
@@ -65,22 +64,18 @@ order by kind, name, id"
              where d.name = $1",
             ORG_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
         );
-        Ok(read!(self, |c| sqlx::query_as::<_, OrgRow>(&sql)
-            .bind(district)
-            .fetch_optional(c)
-            .await)?)
+        Ok(read!(self, |c| sqlx::query_as::<_, OrgRow>(&sql).bind(district).fetch_optional(c).await)?)
     }
 }
 
 impl Tx {
     /// Whether an organisation exists, as this transaction sees it.
     pub async fn organisation_exists(&mut self, id: &str) -> Result<bool> {
-        let r: Option<(String,)> = on_tx!(self, |c| sqlx::query_as(
-            "select id from organisations where id = $1"
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
+        let r: Option<(String,)> =
+            on_tx!(self, |c| sqlx::query_as("select id from organisations where id = $1")
+                .bind(id)
+                .fetch_optional(c)
+                .await)?;
         Ok(r.is_some())
     }
 
@@ -108,12 +103,13 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn insert_district(&mut self, name: &str, center_id: &str) -> Result<()> {
+    pub async fn insert_district(&mut self, name: &str, center_id: &str, position: i64) -> Result<()> {
         exec_tx!(self, |c| sqlx::query(
-            "insert into districts (name, support_center_id) values ($1, $2)"
+            "insert into districts (name, support_center_id, position) values ($1, $2, $3)"
         )
         .bind(name)
         .bind(center_id)
+        .bind(position)
         .execute(c)
         .await)?;
         Ok(())

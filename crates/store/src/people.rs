@@ -13,12 +13,13 @@ pub struct UserRow {
     pub password_hash: Option<String>,
     pub totp_secret: Option<String>,
     pub totp_enabled_at: Option<i64>,
+    pub totp_last_step: i64,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
 }
 
 const USER_COLUMNS: &str = "id, login, display_name, display_name_kana, profession, email, \
-     password_hash, totp_secret, totp_enabled_at, disabled_at, created_at";
+     password_hash, totp_secret, totp_enabled_at, totp_last_step, disabled_at, created_at";
 
 /// An affiliation as listed with a person.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -47,26 +48,22 @@ impl Store {
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        let n: (i64,) =
-            read!(self, |c| sqlx::query_as("select count(*) from users").fetch_one(c).await)?;
+        let n: (i64,) = read!(self, |c| sqlx::query_as("select count(*) from users").fetch_one(c).await)?;
         Ok(n.0)
     }
 
     pub async fn duties_of(&self, user_id: &str) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = read!(self, |c| sqlx::query_as(
-            "select duty from user_duties where user_id = $1 order by duty"
-        )
-        .bind(user_id)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<(String,)> =
+            read!(self, |c| sqlx::query_as("select duty from user_duties where user_id = $1 order by duty")
+                .bind(user_id)
+                .fetch_all(c)
+                .await)?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// Every duty of every person, for listings.
     pub async fn all_duties(&self) -> Result<Vec<(String, String)>> {
-        Ok(read!(self, |c| sqlx::query_as("select user_id, duty from user_duties")
-            .fetch_all(c)
-            .await)?)
+        Ok(read!(self, |c| sqlx::query_as("select user_id, duty from user_duties").fetch_all(c).await)?)
     }
 
     pub async fn affiliations_of(&self, user_id: &str) -> Result<Vec<AffiliationRow>> {
@@ -97,7 +94,7 @@ impl Store {
 impl Tx {
     pub async fn insert_user(&mut self, u: &UserRow) -> Result<()> {
         let sql = format!(
-            "insert into users ({USER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "insert into users ({USER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         exec_tx!(self, |c| sqlx::query(&sql)
             .bind(&u.id)
@@ -109,6 +106,7 @@ impl Tx {
             .bind(&u.password_hash)
             .bind(&u.totp_secret)
             .bind(u.totp_enabled_at)
+            .bind(u.totp_last_step)
             .bind(u.disabled_at)
             .bind(u.created_at)
             .execute(c)
@@ -164,6 +162,19 @@ impl Tx {
         .execute(c)
         .await)?;
         Ok(())
+    }
+
+    /// Records the TOTP step just used, if it is later than the last one. Returns whether it was
+    /// (false: the code was used before, a replay).
+    pub async fn use_totp_step(&mut self, user_id: &str, step: i64) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update users set totp_last_step = $2 where id = $1 and totp_last_step < $2"
+        )
+        .bind(user_id)
+        .bind(step)
+        .execute(c)
+        .await)?;
+        Ok(n == 1)
     }
 
     /// Disables (with a time) or re-enables (with `None`) an account. Returns whether it existed.

@@ -70,12 +70,10 @@ impl Store {
     }
 
     pub async fn count_sessions_of(&self, user_id: &str) -> Result<i64> {
-        let n: (i64,) = read!(self, |c| sqlx::query_as(
-            "select count(*) from sessions where user_id = $1"
-        )
-        .bind(user_id)
-        .fetch_one(c)
-        .await)?;
+        let n: (i64,) = read!(self, |c| sqlx::query_as("select count(*) from sessions where user_id = $1")
+            .bind(user_id)
+            .fetch_one(c)
+            .await)?;
         Ok(n.0)
     }
 
@@ -151,12 +149,11 @@ impl Store {
     }
 
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
-        let r: Option<(String,)> = read!(self, |c| sqlx::query_as(
-            "select value from settings where key = $1"
-        )
-        .bind(key)
-        .fetch_optional(c)
-        .await)?;
+        let r: Option<(String,)> =
+            read!(self, |c| sqlx::query_as("select value from settings where key = $1")
+                .bind(key)
+                .fetch_optional(c)
+                .await)?;
         Ok(r.map(|r| r.0))
     }
 }
@@ -354,6 +351,15 @@ impl Tx {
         .fetch_optional(c)
         .await)?;
         Ok(r)
+    }
+
+    /// Removes challenges created before `created_before` (ceremonies never finished).
+    pub async fn delete_challenges_before(&mut self, created_before: i64) -> Result<u64> {
+        let n = exec_tx!(self, |c| sqlx::query("delete from webauthn_challenges where created_at < $1")
+            .bind(created_before)
+            .execute(c)
+            .await)?;
+        Ok(n)
     }
 
     pub async fn bind_certificate(

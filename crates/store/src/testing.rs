@@ -30,7 +30,7 @@
 //! server and removes its folder. The supervisor ignores SIGINT/SIGHUP/SIGTERM so a Ctrl-C on
 //! `cargo test` cannot kill it before it has cleaned up.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, Once, OnceLock};
@@ -54,10 +54,7 @@ pub struct TestDb {
 
 impl std::fmt::Debug for TestDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestDb")
-            .field("backend", &self.backend)
-            .field("url", &self.url)
-            .finish()
+        f.debug_struct("TestDb").field("backend", &self.backend).field("url", &self.url).finish()
     }
 }
 
@@ -77,12 +74,7 @@ pub async fn sqlite() -> TestDb {
     let store = Store::open(&url, &OpenOptions::default())
         .await
         .unwrap_or_else(|e| panic!("test harness: cannot open {url}: {e}"));
-    TestDb {
-        store,
-        url,
-        backend: Backend::Sqlite,
-        _guard: Guard::Sqlite { _dir: dir },
-    }
+    TestDb { store, url, backend: Backend::Sqlite, _guard: Guard::Sqlite { _dir: dir } }
 }
 
 /// A fresh, migrated PostgreSQL database; `None` when no PostgreSQL is installed (and neither
@@ -121,12 +113,7 @@ pub async fn postgres() -> Option<TestDb> {
     let store = Store::open(&url, &OpenOptions::default())
         .await
         .unwrap_or_else(|e| panic!("test harness: cannot open {url}: {e}"));
-    Some(TestDb {
-        store,
-        url,
-        backend: Backend::Postgres,
-        _guard: Guard::Postgres { _database: guard },
-    })
+    Some(TestDb { store, url, backend: Backend::Postgres, _guard: Guard::Postgres { _database: guard } })
 }
 
 /// [`sqlite`], plus [`postgres`] when PostgreSQL is available.
@@ -157,10 +144,7 @@ impl Drop for DropDatabase {
         let sql = format!("drop database if exists {} with (force)", self.name);
         // Drop cannot await, and may run inside or outside a runtime: use a thread of its own.
         let dropping = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 let mut c = PgConnection::connect(&admin_url).await.ok()?;
                 sqlx::query(&sql).execute(&mut c).await.ok()?;
@@ -188,16 +172,16 @@ fn ci() -> bool {
 fn private_server() -> Result<Option<Server>, String> {
     let Some(bin) = find_postgres() else {
         if ci() {
-            return Err(
-                "CI=true but no PostgreSQL was found (initdb on PATH or under \
+            return Err("CI=true but no PostgreSQL was found (initdb on PATH or under \
                  /usr/lib/postgresql/*/bin); install it (apt-get install postgresql) or set \
                  TSUNAGU_TEST_DATABASE_URL"
-                    .into(),
-            );
+                .into());
         }
         static SAY: Once = Once::new();
         SAY.call_once(|| {
-            eprintln!(
+            // Not `eprintln!`: the test harness would capture that, and this should be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "test harness: no PostgreSQL found (initdb on PATH or under \
                  /usr/lib/postgresql/*/bin): store tests run on SQLite only"
             );
@@ -209,16 +193,9 @@ fn private_server() -> Result<Option<Server>, String> {
 
 /// The folder holding `initdb`, `pg_ctl` and `postgres`.
 fn find_postgres() -> Option<PathBuf> {
-    let complete = |dir: &Path| {
-        ["initdb", "pg_ctl", "postgres"]
-            .iter()
-            .all(|b| dir.join(b).is_file())
-    };
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("initdb"))
-            .find(|f| f.is_file())
-    });
+    let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| dir.join(b).is_file());
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("initdb")).find(|f| f.is_file()));
     if let Some(initdb) = on_path {
         // Debian links /usr/bin tools to /usr/lib/postgresql/<v>/bin; the server is there.
         let real = std::fs::canonicalize(&initdb).unwrap_or(initdb);
@@ -230,12 +207,8 @@ fn find_postgres() -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| {
             let e = e.ok()?;
-            let version = e
-                .file_name()
-                .to_str()?
-                .split('.')
-                .map(|n| n.parse().ok())
-                .collect::<Option<Vec<u32>>>()?;
+            let version =
+                e.file_name().to_str()?.split('.').map(|n| n.parse().ok()).collect::<Option<Vec<u32>>>()?;
             let bin = e.path().join("bin");
             complete(&bin).then_some((version, bin))
         })
@@ -245,10 +218,7 @@ fn find_postgres() -> Option<PathBuf> {
 }
 
 fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Runs as the supervisor: `sh -c SUPERVISOR sh <bin> <data> <folder> <port> [as-user…]`,
@@ -273,11 +243,7 @@ rm -rf "$dir"
 
 fn start_server(bin: &Path) -> Result<Server, String> {
     let root = running_as_root();
-    let as_user: Vec<&str> = if root {
-        vec!["runuser", "-u", "postgres", "--"]
-    } else {
-        vec![]
-    };
+    let as_user: Vec<&str> = if root { vec!["runuser", "-u", "postgres", "--"] } else { vec![] };
     let dir = tempfile::Builder::new()
         .prefix("tsunagu-pg-")
         .tempdir()
@@ -288,10 +254,7 @@ fn start_server(bin: &Path) -> Result<Server, String> {
         msg
     };
     if dir.to_string_lossy().contains(char::is_whitespace) {
-        return Err(cleanup(format!(
-            "the temp folder {} contains a space",
-            dir.display()
-        )));
+        return Err(cleanup(format!("the temp folder {} contains a space", dir.display())));
     }
     if root {
         let chown = Command::new("chown").arg("postgres:").arg(&dir).output();
@@ -312,15 +275,7 @@ fn start_server(bin: &Path) -> Result<Server, String> {
     let initdb = as_postgres_user(&as_user, &bin.join("initdb"))
         .arg("-D")
         .arg(&data)
-        .args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ])
+        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
         .current_dir(&dir)
         .stdin(Stdio::null())
         .output()
@@ -369,18 +324,12 @@ fn start_server(bin: &Path) -> Result<Server, String> {
                 let _ = child.wait();
                 return Err(e);
             }
-            return Ok(Server {
-                admin_url,
-                _lifeline: Mutex::new(stdin),
-            });
+            return Ok(Server { admin_url, _lifeline: Mutex::new(stdin) });
         }
         let _ = child.wait();
         last = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
     }
-    Err(cleanup(format!(
-        "PostgreSQL ({}) did not start; its log:\n{last}",
-        bin.join("pg_ctl").display()
-    )))
+    Err(cleanup(format!("PostgreSQL ({}) did not start; its log:\n{last}", bin.join("pg_ctl").display())))
 }
 
 /// `program` run directly, or through `as_user` (`runuser -u postgres --`).
@@ -413,8 +362,6 @@ fn wait_until_accepting(admin_url: &str) -> Result<(), String> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!(
-            "PostgreSQL started but {admin_url} does not answer: {last}"
-        ))
+        Err(format!("PostgreSQL started but {admin_url} does not answer: {last}"))
     })
 }

@@ -7,9 +7,7 @@
 
 use sqlx::Connection;
 use tsunagu_domain::Timestamp;
-use tsunagu_domain::audit::{
-    Action, ChainHead, GENESIS_HASH, NewEvent, Outcome, StoredEvent, Verifier,
-};
+use tsunagu_domain::audit::{Action, ChainHead, GENESIS_HASH, NewEvent, Outcome, StoredEvent, Verifier};
 use tsunagu_store::orgs::OrgRow;
 use tsunagu_store::people::UserRow;
 use tsunagu_store::security::{InvitationRow, ThrottleRow, TokenRow};
@@ -45,6 +43,7 @@ fn user(id: &str, login: &str) -> UserRow {
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_string()),
         totp_secret: None,
         totp_enabled_at: None,
+        totp_last_step: 0,
         disabled_at: None,
         created_at: 1_700_000_000_000_000,
     }
@@ -57,24 +56,17 @@ async fn add_user(store: &Store, id: &str, login: &str) {
 }
 
 fn event(n: i64, actor: &str) -> NewEvent {
-    let mut e = NewEvent::new(
-        Timestamp(1_700_000_000_000_000 + n),
-        Action::Login,
-        Outcome::Success,
-    )
-    .actor(actor, format!("login-{actor}"))
-    .target("session", format!("s{n}"))
-    .address(Some("192.0.2.1".to_string()))
-    .detail(format!("event {n} 訪問"));
+    let mut e = NewEvent::new(Timestamp(1_700_000_000_000_000 + n), Action::Login, Outcome::Success)
+        .actor(actor, format!("login-{actor}"))
+        .target("session", format!("s{n}"))
+        .address(Some("192.0.2.1".to_string()))
+        .detail(format!("event {n} 訪問"));
     e.patient_id = (n % 3 == 0).then(|| format!("p{n}"));
     e
 }
 
 async fn all_events(store: &Store) -> Vec<StoredEvent> {
-    store
-        .audit_events_after(0, 100_000)
-        .await
-        .expect("read audit events")
+    store.audit_events_after(0, 100_000).await.expect("read audit events")
 }
 
 /// Verifies the whole chain the way `audit verify` does, against the head the store reports.
@@ -83,10 +75,7 @@ async fn assert_chain_verifies(b: Backend, store: &Store, expected: usize) {
     assert_eq!(events.len(), expected, "{b:?}: number of audit events");
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     let gapless: Vec<i64> = (1..=expected as i64).collect();
-    assert_eq!(
-        seqs, gapless,
-        "{b:?}: the chain has gaps or is out of order"
-    );
+    assert_eq!(seqs, gapless, "{b:?}: the chain has gaps or is out of order");
     let head = store.audit_head().await.expect("audit head");
     // The head is checked against the rows like an exported head (genesis names no row).
     let mut v = Verifier::new((head.seq > 0).then(|| head.clone()));
@@ -95,17 +84,11 @@ async fn assert_chain_verifies(b: Backend, store: &Store, expected: usize) {
     }
     let (checked, findings) = v.finish();
     assert_eq!(checked, expected as u64, "{b:?}");
-    assert!(
-        findings.is_empty(),
-        "{b:?}: the chain does not verify: {findings:?}"
-    );
+    assert!(findings.is_empty(), "{b:?}: the chain does not verify: {findings:?}");
     match events.last() {
         Some(last) => assert_eq!(
             head,
-            ChainHead {
-                seq: last.seq,
-                hash: last.hash.clone()
-            },
+            ChainHead { seq: last.seq, hash: last.hash.clone() },
             "{b:?}: the head is not the last event"
         ),
         None => assert_eq!(head, ChainHead::genesis(), "{b:?}: an empty chain's head"),
@@ -115,10 +98,7 @@ async fn assert_chain_verifies(b: Backend, store: &Store, expected: usize) {
 fn expect_conflict(b: Backend, r: Result<(), StoreError>, constraint: &str) {
     match r {
         Err(StoreError::Conflict { constraint: c }) => {
-            assert_eq!(
-                c, constraint,
-                "{b:?}: the conflict names the wrong constraint"
-            )
+            assert_eq!(c, constraint, "{b:?}: the conflict names the wrong constraint")
         }
         other => panic!("{b:?}: expected a conflict on {constraint}, got {other:?}"),
     }
@@ -136,26 +116,14 @@ async fn under_ci_the_suite_runs_on_postgresql_too() {
 
 #[tokio::test]
 async fn each_test_database_is_fresh_and_opens_again_from_its_url() {
-    for TestDb {
-        store,
-        url,
-        backend: b,
-        ..
-    } in &testing::all().await
-    {
+    for TestDb { store, url, backend: b, .. } in &testing::all().await {
         assert_eq!(store.backend(), *b);
         store.ping().await.expect("ping");
-        assert_eq!(
-            store.count_organisations().await.expect("count"),
-            0,
-            "{b:?}"
-        );
+        assert_eq!(store.count_organisations().await.expect("count"), 0, "{b:?}");
         assert_eq!(store.count_users().await.expect("count"), 0, "{b:?}");
         assert_chain_verifies(*b, store, 0).await;
         add_user(store, "u1", "hanako").await;
-        let again = Store::open(url, &Default::default())
-            .await
-            .expect("reopen by url");
+        let again = Store::open(url, &Default::default()).await.expect("reopen by url");
         assert_eq!(again.count_users().await.expect("count"), 1, "{b:?}: {url}");
         again.close().await;
     }
@@ -170,42 +138,22 @@ async fn an_organisation_written_is_read_back_equal() {
         child.city_no = None;
         child.is_emergency_hospital = false;
         let mut tx = s.begin().await.expect("begin");
-        tx.insert_organisation(&parent)
-            .await
-            .expect("insert parent");
+        tx.insert_organisation(&parent).await.expect("insert parent");
         tx.insert_organisation(&child).await.expect("insert child");
-        tx.insert_district("千代田北", "o1")
-            .await
-            .expect("insert district");
+        tx.insert_district("千代田北", "o1", 1).await.expect("insert district");
+        tx.insert_district("弥生", "o1", 0).await.expect("insert district");
         tx.commit().await.expect("commit");
 
-        assert_eq!(
-            s.organisation("o1").await.expect("read"),
-            Some(parent.clone()),
-            "{b:?}"
-        );
-        assert_eq!(
-            s.organisation("o2").await.expect("read"),
-            Some(child.clone()),
-            "{b:?}"
-        );
+        assert_eq!(s.organisation("o1").await.expect("read"), Some(parent.clone()), "{b:?}");
+        assert_eq!(s.organisation("o2").await.expect("read"), Some(child.clone()), "{b:?}");
         assert_eq!(s.organisation("nope").await.expect("read"), None, "{b:?}");
-        assert_eq!(
-            s.list_organisations().await.expect("list"),
-            vec![parent.clone(), child],
-            "{b:?}"
-        );
+        assert_eq!(s.list_organisations().await.expect("list"), vec![parent.clone(), child], "{b:?}");
         assert_eq!(s.count_organisations().await.expect("count"), 2, "{b:?}");
-        assert_eq!(
-            s.center_for_district("千代田北").await.expect("center"),
-            Some(parent),
-            "{b:?}"
-        );
-        assert_eq!(
-            s.center_for_district("南").await.expect("center"),
-            None,
-            "{b:?}"
-        );
+        assert_eq!(s.center_for_district("千代田北").await.expect("center"), Some(parent), "{b:?}");
+        assert_eq!(s.center_for_district("南").await.expect("center"), None, "{b:?}");
+        let names: Vec<String> =
+            s.list_districts().await.expect("districts").into_iter().map(|d| d.name).collect();
+        assert_eq!(names, vec!["弥生", "千代田北"], "districts keep the city's order on {b:?}");
     }
 }
 
@@ -214,16 +162,10 @@ async fn a_second_organisation_with_the_same_id_is_a_conflict_on_its_primary_key
     for db in testing::all().await {
         let (b, s) = (db.backend, &db.store);
         let mut tx = s.begin().await.expect("begin");
-        tx.insert_organisation(&org("o1", None))
-            .await
-            .expect("first insert");
+        tx.insert_organisation(&org("o1", None)).await.expect("first insert");
         tx.commit().await.expect("commit");
         let mut tx = s.begin().await.expect("begin");
-        expect_conflict(
-            b,
-            tx.insert_organisation(&org("o1", None)).await,
-            "organisations_pkey",
-        );
+        expect_conflict(b, tx.insert_organisation(&org("o1", None)).await, "organisations_pkey");
     }
 }
 
@@ -233,11 +175,7 @@ async fn a_second_user_with_the_same_login_is_a_conflict_on_users_login_key() {
         let (b, s) = (db.backend, &db.store);
         add_user(s, "u1", "hanako").await;
         let mut tx = s.begin().await.expect("begin");
-        expect_conflict(
-            b,
-            tx.insert_user(&user("u2", "hanako")).await,
-            "users_login_key",
-        );
+        expect_conflict(b, tx.insert_user(&user("u2", "hanako")).await, "users_login_key");
         drop(tx);
         assert_eq!(s.count_users().await.expect("count"), 1, "{b:?}");
         assert_eq!(s.user_by_id("u2").await.expect("read"), None, "{b:?}");
@@ -255,26 +193,14 @@ async fn a_user_written_is_read_back_equal_with_duties_and_affiliations() {
         tx.insert_organisation(&org("o1", None)).await.expect("org");
         tx.insert_user(&u).await.expect("user");
         tx.add_duty("u1", "system_admin").await.expect("duty");
-        tx.add_duty("u1", "system_admin")
-            .await
-            .expect("the same duty twice is no error");
+        tx.add_duty("u1", "system_admin").await.expect("the same duty twice is no error");
         tx.add_affiliation("u1", "o1").await.expect("affiliation");
-        tx.add_affiliation("u1", "o1")
-            .await
-            .expect("the same affiliation twice is no error");
+        tx.add_affiliation("u1", "o1").await.expect("the same affiliation twice is no error");
         tx.commit().await.expect("commit");
 
-        assert_eq!(
-            s.user_by_login("hanako").await.expect("read"),
-            Some(u.clone()),
-            "{b:?}"
-        );
+        assert_eq!(s.user_by_login("hanako").await.expect("read"), Some(u.clone()), "{b:?}");
         assert_eq!(s.user_by_id("u1").await.expect("read"), Some(u), "{b:?}");
-        assert_eq!(
-            s.duties_of("u1").await.expect("duties"),
-            ["system_admin"],
-            "{b:?}"
-        );
+        assert_eq!(s.duties_of("u1").await.expect("duties"), ["system_admin"], "{b:?}");
         let aff = s.affiliations_of("u1").await.expect("affiliations");
         assert_eq!(aff.len(), 1, "{b:?}");
         assert_eq!(aff[0].organisation_id, "o1", "{b:?}");
@@ -288,22 +214,11 @@ async fn a_session_is_read_with_its_users_disabled_at() {
         let (b, s) = (db.backend, &db.store);
         add_user(s, "u1", "hanako").await;
         let mut tx = s.begin().await.expect("begin");
-        tx.insert_session("h1", "u1", "full", 100, Some("192.0.2.1"))
-            .await
-            .expect("session");
+        tx.insert_session("h1", "u1", "full", 100, Some("192.0.2.1")).await.expect("session");
         tx.commit().await.expect("commit");
-        let row = s
-            .session("h1")
-            .await
-            .expect("read")
-            .expect("the session exists");
+        let row = s.session("h1").await.expect("read").expect("the session exists");
         assert_eq!(
-            (
-                row.user_id.as_str(),
-                row.stage.as_str(),
-                row.created_at,
-                row.last_seen_at
-            ),
+            (row.user_id.as_str(), row.stage.as_str(), row.created_at, row.last_seen_at),
             ("u1", "full", 100, 100),
             "{b:?}"
         );
@@ -312,26 +227,12 @@ async fn a_session_is_read_with_its_users_disabled_at() {
 
         let mut tx = s.begin().await.expect("begin");
         tx.touch_session("h1", 150).await.expect("touch");
-        assert!(
-            tx.set_disabled("u1", Some(200)).await.expect("disable"),
-            "{b:?}"
-        );
-        assert!(
-            !tx.set_disabled("nobody", Some(200)).await.expect("disable"),
-            "{b:?}"
-        );
+        assert!(tx.set_disabled("u1", Some(200)).await.expect("disable"), "{b:?}");
+        assert!(!tx.set_disabled("nobody", Some(200)).await.expect("disable"), "{b:?}");
         tx.commit().await.expect("commit");
-        let row = s
-            .session("h1")
-            .await
-            .expect("read")
-            .expect("the session exists");
+        let row = s.session("h1").await.expect("read").expect("the session exists");
         assert_eq!(row.last_seen_at, 150, "{b:?}");
-        assert_eq!(
-            row.disabled_at,
-            Some(200),
-            "{b:?}: the session must show the disabling"
-        );
+        assert_eq!(row.disabled_at, Some(200), "{b:?}: the session must show the disabling");
     }
 }
 
@@ -342,31 +243,18 @@ async fn delete_sessions_of_ends_every_session_of_that_person_only() {
         add_user(s, "u1", "hanako").await;
         add_user(s, "u2", "taro").await;
         let mut tx = s.begin().await.expect("begin");
-        tx.insert_session("a", "u1", "full", 1, None)
-            .await
-            .expect("session");
-        tx.insert_session("b", "u1", "second_factor", 2, None)
-            .await
-            .expect("session");
-        tx.insert_session("c", "u2", "full", 3, None)
-            .await
-            .expect("session");
+        tx.insert_session("a", "u1", "full", 1, None).await.expect("session");
+        tx.insert_session("b", "u1", "second_factor", 2, None).await.expect("session");
+        tx.insert_session("c", "u2", "full", 3, None).await.expect("session");
         tx.commit().await.expect("commit");
         assert_eq!(s.count_sessions_of("u1").await.expect("count"), 2, "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
-        assert_eq!(
-            tx.delete_sessions_of("u1").await.expect("delete"),
-            2,
-            "{b:?}"
-        );
+        assert_eq!(tx.delete_sessions_of("u1").await.expect("delete"), 2, "{b:?}");
         tx.commit().await.expect("commit");
         assert_eq!(s.session("a").await.expect("read"), None, "{b:?}");
         assert_eq!(s.session("b").await.expect("read"), None, "{b:?}");
-        assert!(
-            s.session("c").await.expect("read").is_some(),
-            "{b:?}: another person's session"
-        );
+        assert!(s.session("c").await.expect("read").is_some(), "{b:?}: another person's session");
         assert_eq!(s.count_sessions_of("u1").await.expect("count"), 0, "{b:?}");
     }
 }
@@ -378,10 +266,7 @@ async fn a_session_stage_outside_the_known_ones_is_refused() {
         add_user(s, "u1", "hanako").await;
         let mut tx = s.begin().await.expect("begin");
         let r = tx.insert_session("a", "u1", "admin", 1, None).await;
-        assert!(
-            r.is_err(),
-            "{b:?}: sessions_stage_check let an unknown stage in"
-        );
+        assert!(r.is_err(), "{b:?}: sessions_stage_check let an unknown stage in");
     }
 }
 
@@ -395,37 +280,21 @@ async fn a_throttle_upsert_replaces_the_row_and_clearing_removes_it() {
             first_failure_at: 10,
             locked_until: 0,
         };
-        let second = ThrottleRow {
-            failures: 5,
-            locked_until: 900,
-            ..first.clone()
-        };
+        let second = ThrottleRow { failures: 5, locked_until: 900, ..first.clone() };
         let mut tx = s.begin().await.expect("begin");
         tx.put_throttle(&first).await.expect("put");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.throttle("login:hanako").await.expect("read"),
-            Some(first),
-            "{b:?}"
-        );
+        assert_eq!(s.throttle("login:hanako").await.expect("read"), Some(first), "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
         tx.put_throttle(&second).await.expect("upsert");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.throttle("login:hanako").await.expect("read"),
-            Some(second),
-            "{b:?}"
-        );
+        assert_eq!(s.throttle("login:hanako").await.expect("read"), Some(second), "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
         tx.clear_throttle("login:hanako").await.expect("clear");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.throttle("login:hanako").await.expect("read"),
-            None,
-            "{b:?}"
-        );
+        assert_eq!(s.throttle("login:hanako").await.expect("read"), None, "{b:?}");
     }
 }
 
@@ -439,11 +308,7 @@ async fn a_setting_is_replaced_not_duplicated() {
             tx.put_setting("k", v).await.expect("put");
             tx.commit().await.expect("commit");
         }
-        assert_eq!(
-            s.setting("k").await.expect("read").as_deref(),
-            Some("two"),
-            "{b:?}"
-        );
+        assert_eq!(s.setting("k").await.expect("read").as_deref(), Some("two"), "{b:?}");
     }
 }
 
@@ -454,59 +319,25 @@ async fn a_recovery_code_can_be_used_once_only() {
         add_user(s, "u1", "hanako").await;
         add_user(s, "u2", "taro").await;
         let mut tx = s.begin().await.expect("begin");
-        tx.replace_recovery_codes("u1", &["c1".to_string(), "c2".to_string()])
-            .await
-            .expect("codes");
+        tx.replace_recovery_codes("u1", &["c1".to_string(), "c2".to_string()]).await.expect("codes");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.unused_recovery_codes("u1").await.expect("count"),
-            2,
-            "{b:?}"
-        );
+        assert_eq!(s.unused_recovery_codes("u1").await.expect("count"), 2, "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
-        assert!(
-            !tx.use_recovery_code("u2", "c1", 10).await.expect("use"),
-            "{b:?}: another's code"
-        );
-        assert!(
-            tx.use_recovery_code("u1", "c1", 10).await.expect("use"),
-            "{b:?}: first use"
-        );
-        assert!(
-            !tx.use_recovery_code("u1", "c1", 11).await.expect("use"),
-            "{b:?}: second use"
-        );
-        assert!(
-            !tx.use_recovery_code("u1", "zz", 11).await.expect("use"),
-            "{b:?}: no such code"
-        );
+        assert!(!tx.use_recovery_code("u2", "c1", 10).await.expect("use"), "{b:?}: another's code");
+        assert!(tx.use_recovery_code("u1", "c1", 10).await.expect("use"), "{b:?}: first use");
+        assert!(!tx.use_recovery_code("u1", "c1", 11).await.expect("use"), "{b:?}: second use");
+        assert!(!tx.use_recovery_code("u1", "zz", 11).await.expect("use"), "{b:?}: no such code");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.unused_recovery_codes("u1").await.expect("count"),
-            1,
-            "{b:?}"
-        );
+        assert_eq!(s.unused_recovery_codes("u1").await.expect("count"), 1, "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
-        assert!(
-            !tx.use_recovery_code("u1", "c1", 12).await.expect("use"),
-            "{b:?}: after commit"
-        );
-        tx.replace_recovery_codes("u1", &["c3".to_string()])
-            .await
-            .expect("replace");
+        assert!(!tx.use_recovery_code("u1", "c1", 12).await.expect("use"), "{b:?}: after commit");
+        tx.replace_recovery_codes("u1", &["c3".to_string()]).await.expect("replace");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.unused_recovery_codes("u1").await.expect("count"),
-            1,
-            "{b:?}"
-        );
+        assert_eq!(s.unused_recovery_codes("u1").await.expect("count"), 1, "{b:?}");
         let mut tx = s.begin().await.expect("begin");
-        assert!(
-            !tx.use_recovery_code("u1", "c2", 13).await.expect("use"),
-            "{b:?}: replaced code"
-        );
+        assert!(!tx.use_recovery_code("u1", "c2", 13).await.expect("use"), "{b:?}: replaced code");
     }
 }
 
@@ -516,12 +347,8 @@ async fn a_webauthn_challenge_can_be_taken_once_only_and_not_after_its_age() {
         let (b, s) = (db.backend, &db.store);
         add_user(s, "u1", "hanako").await;
         let mut tx = s.begin().await.expect("begin");
-        tx.put_challenge("ch1", Some("u1"), "register", "{\"state\":1}", 1000)
-            .await
-            .expect("put");
-        tx.put_challenge("ch2", None, "login", "{\"state\":2}", 1000)
-            .await
-            .expect("put");
+        tx.put_challenge("ch1", Some("u1"), "register", "{\"state\":1}", 1000).await.expect("put");
+        tx.put_challenge("ch2", None, "login", "{\"state\":2}", 1000).await.expect("put");
         tx.commit().await.expect("commit");
 
         let mut tx = s.begin().await.expect("begin");
@@ -531,16 +358,12 @@ async fn a_webauthn_challenge_can_be_taken_once_only_and_not_after_its_age() {
             "{b:?}: a challenge is taken for its own purpose only"
         );
         assert_eq!(
-            tx.take_challenge("ch1", "register", 500)
-                .await
-                .expect("take"),
+            tx.take_challenge("ch1", "register", 500).await.expect("take"),
             Some((Some("u1".to_string()), "{\"state\":1}".to_string())),
             "{b:?}"
         );
         assert_eq!(
-            tx.take_challenge("ch1", "register", 500)
-                .await
-                .expect("take"),
+            tx.take_challenge("ch1", "register", 500).await.expect("take"),
             None,
             "{b:?}: taken twice"
         );
@@ -576,32 +399,16 @@ async fn an_invitation_can_be_used_once() {
         let mut tx = s.begin().await.expect("begin");
         tx.insert_invitation(&inv).await.expect("invite");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.invitation("ih").await.expect("read"),
-            Some(inv.clone()),
-            "{b:?}"
-        );
+        assert_eq!(s.invitation("ih").await.expect("read"), Some(inv.clone()), "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
-        assert!(
-            tx.use_invitation("ih", 20).await.expect("use"),
-            "{b:?}: first use"
-        );
-        assert!(
-            !tx.use_invitation("ih", 21).await.expect("use"),
-            "{b:?}: second use"
-        );
-        assert!(
-            !tx.use_invitation("nope", 21).await.expect("use"),
-            "{b:?}: no such invitation"
-        );
+        assert!(tx.use_invitation("ih", 20).await.expect("use"), "{b:?}: first use");
+        assert!(!tx.use_invitation("ih", 21).await.expect("use"), "{b:?}: second use");
+        assert!(!tx.use_invitation("nope", 21).await.expect("use"), "{b:?}: no such invitation");
         tx.commit().await.expect("commit");
         assert_eq!(
             s.invitation("ih").await.expect("read"),
-            Some(InvitationRow {
-                used_at: Some(20),
-                ..inv
-            }),
+            Some(InvitationRow { used_at: Some(20), ..inv }),
             "{b:?}"
         );
     }
@@ -626,20 +433,12 @@ async fn a_token_lookup_shows_a_disabled_users_disabled_at() {
         let mut tx = s.begin().await.expect("begin");
         tx.insert_token(&token).await.expect("token");
         tx.commit().await.expect("commit");
-        assert_eq!(
-            s.token("th").await.expect("read"),
-            Some(token.clone()),
-            "{b:?}"
-        );
+        assert_eq!(s.token("th").await.expect("read"), Some(token.clone()), "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
         expect_conflict(
             b,
-            tx.insert_token(&TokenRow {
-                id: "t2".to_string(),
-                ..token.clone()
-            })
-            .await,
+            tx.insert_token(&TokenRow { id: "t2".to_string(), ..token.clone() }).await,
             "api_tokens_hash_key",
         );
         drop(tx);
@@ -649,10 +448,7 @@ async fn a_token_lookup_shows_a_disabled_users_disabled_at() {
         tx.commit().await.expect("commit");
         assert_eq!(
             s.token("th").await.expect("read"),
-            Some(TokenRow {
-                disabled_at: Some(77),
-                ..token
-            }),
+            Some(TokenRow { disabled_at: Some(77), ..token }),
             "{b:?}: the token must show its owner's disabling"
         );
     }
@@ -664,54 +460,29 @@ async fn the_audit_chain_appended_across_transactions_verifies_and_ends_at_the_h
         let (b, s) = (db.backend, &db.store);
         assert_eq!(
             s.audit_head().await.expect("head"),
-            ChainHead {
-                seq: 0,
-                hash: GENESIS_HASH.to_string()
-            },
+            ChainHead { seq: 0, hash: GENESIS_HASH.to_string() },
             "{b:?}: a new chain starts at genesis"
         );
         let mut appended = Vec::new();
         for t in 0..5 {
             let mut tx = s.begin().await.expect("begin");
             for i in 0..5 {
-                appended.push(
-                    tx.append_audit(event(t * 5 + i, "u1"))
-                        .await
-                        .expect("append"),
-                );
+                appended.push(tx.append_audit(event(t * 5 + i, "u1")).await.expect("append"));
             }
             tx.commit().await.expect("commit");
         }
-        s.append_audit(vec![event(25, "u2"), event(26, "u2")])
-            .await
-            .expect("own transaction");
+        s.append_audit(vec![event(25, "u2"), event(26, "u2")]).await.expect("own transaction");
 
         assert_chain_verifies(b, s, 27).await;
         let read = all_events(s).await;
-        assert_eq!(
-            read[..25],
-            appended[..],
-            "{b:?}: events read back differ from those appended"
-        );
+        assert_eq!(read[..25], appended[..], "{b:?}: events read back differ from those appended");
         let page = s.audit_events_after(10, 5).await.expect("page");
-        assert_eq!(
-            page.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [11, 12, 13, 14, 15],
-            "{b:?}"
-        );
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13, 14, 15], "{b:?}");
 
         let recent = s.recent_audit_events(Some("u2"), 10).await.expect("recent");
-        assert_eq!(
-            recent.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [27, 26],
-            "{b:?}"
-        );
+        assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), [27, 26], "{b:?}");
         let recent = s.recent_audit_events(None, 3).await.expect("recent");
-        assert_eq!(
-            recent.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [27, 26, 25],
-            "{b:?}"
-        );
+        assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), [27, 26, 25], "{b:?}");
     }
 }
 
@@ -719,9 +490,7 @@ async fn the_audit_chain_appended_across_transactions_verifies_and_ends_at_the_h
 async fn a_rolled_back_transaction_leaves_no_audit_event_and_no_gap() {
     for db in testing::all().await {
         let (b, s) = (db.backend, &db.store);
-        s.append_audit(vec![event(1, "u1"), event(2, "u1")])
-            .await
-            .expect("append");
+        s.append_audit(vec![event(1, "u1"), event(2, "u1")]).await.expect("append");
 
         let mut tx = s.begin().await.expect("begin");
         tx.insert_organisation(&org("o1", None)).await.expect("org");
@@ -734,10 +503,7 @@ async fn a_rolled_back_transaction_leaves_no_audit_event_and_no_gap() {
         let mut after = s.begin().await.expect("begin");
         let next = after.append_audit(event(5, "u1")).await.expect("append");
         after.commit().await.expect("commit");
-        assert_eq!(
-            next.seq, 3,
-            "{b:?}: the next event must follow the last committed one"
-        );
+        assert_eq!(next.seq, 3, "{b:?}: the next event must follow the last committed one");
         assert_chain_verifies(b, s, 3).await;
     }
 }
@@ -747,20 +513,12 @@ async fn a_rolled_back_transaction_leaves_no_audit_event_and_no_gap() {
 async fn raw(db: &TestDb, sql: &str) -> Result<u64, String> {
     match db.backend {
         Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url)
-                .await
-                .expect("connect");
-            sqlx::query(sql)
-                .execute(&mut c)
-                .await
-                .map(|r| r.rows_affected())
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut c).await.map(|r| r.rows_affected())
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
-            sqlx::query(sql)
-                .execute(&mut c)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(sql).execute(&mut c).await.map(|r| r.rows_affected())
         }
     }
     .map_err(|e| e.to_string())
@@ -770,9 +528,7 @@ async fn raw(db: &TestDb, sql: &str) -> Result<u64, String> {
 async fn the_database_refuses_update_and_delete_of_audit_events() {
     for db in testing::all().await {
         let (b, s) = (db.backend, &db.store);
-        s.append_audit(vec![event(1, "u1"), event(2, "u1")])
-            .await
-            .expect("append");
+        s.append_audit(vec![event(1, "u1"), event(2, "u1")]).await.expect("append");
         let before = all_events(s).await;
 
         for sql in [
@@ -782,22 +538,15 @@ async fn the_database_refuses_update_and_delete_of_audit_events() {
             "delete from audit_events",
         ] {
             match raw(&db, sql).await {
-                Err(e) => assert!(
-                    e.contains("append-only"),
-                    "{b:?}: `{sql}` failed otherwise: {e}"
-                ),
+                Err(e) => assert!(e.contains("append-only"), "{b:?}: `{sql}` failed otherwise: {e}"),
                 Ok(n) => panic!("{b:?}: `{sql}` was allowed ({n} rows)"),
             }
         }
         assert_eq!(all_events(s).await, before, "{b:?}: the events changed");
         assert_chain_verifies(b, s, 2).await;
         // The table still takes new events.
-        raw(&db, "select count(*) from audit_events")
-            .await
-            .expect("read by hand");
-        s.append_audit(vec![event(3, "u1")])
-            .await
-            .expect("append after the refusals");
+        raw(&db, "select count(*) from audit_events").await.expect("read by hand");
+        s.append_audit(vec![event(3, "u1")]).await.expect("append after the refusals");
         assert_chain_verifies(b, s, 3).await;
     }
 }
@@ -822,9 +571,7 @@ async fn concurrent_appends_from_several_tasks_make_a_gapless_verifying_chain() 
             }));
         }
         for task in tasks {
-            task.await
-                .expect("task panicked")
-                .unwrap_or_else(|e| panic!("{b:?}: append: {e}"));
+            task.await.expect("task panicked").unwrap_or_else(|e| panic!("{b:?}: append: {e}"));
         }
         let total = TASKS * EACH as usize;
         assert_chain_verifies(b, &db.store, total).await;
@@ -838,11 +585,7 @@ async fn concurrent_appends_from_several_tasks_make_a_gapless_verifying_chain() 
                 .filter(|e| e.event.actor_id.as_deref() == Some(actor.as_str()))
                 .map(|e| e.event.at.0 - 1_700_000_000_000_000)
                 .collect();
-            assert_eq!(
-                mine,
-                (0..EACH).collect::<Vec<_>>(),
-                "{b:?}: events of {actor}"
-            );
+            assert_eq!(mine, (0..EACH).collect::<Vec<_>>(), "{b:?}: events of {actor}");
         }
     }
 }

@@ -32,6 +32,48 @@ pub struct Settings {
     pub log_json: bool,
     /// The optional TLS listener with client certificates.
     pub tls: Option<TlsSettings>,
+    /// Outgoing mail for invitations; without it, invitation links are passed on by hand.
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// How mail leaves: an SMTP relay.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit, usually port 465) or `none` (a local relay only).
+    #[serde(default = "default_smtp_security")]
+    pub security: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The sender, e.g. `つなぐ <noreply@example.jp>`.
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_security() -> String {
+    "starttls".into()
+}
+
+// The password must never reach a log through `{:?}`.
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +100,7 @@ impl Default for Settings {
             max_connections: 16,
             log_json: false,
             tls: None,
+            smtp: None,
         }
     }
 }
@@ -112,8 +155,15 @@ pub fn load(file: Option<&std::path::Path>, env: impl Iterator<Item = (String, S
             t.insert(last.clone(), env_value(&v));
         }
     }
-    let settings: Settings = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!("bad setting: {}", e.message().trim())
+    let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.message().trim().to_string();
+        if path == "." || path.is_empty() {
+            anyhow::anyhow!("bad setting: {msg}")
+        } else {
+            anyhow::anyhow!("bad setting {path}: {msg}")
+        }
     })?;
     settings.validate()?;
     Ok(settings)
@@ -145,10 +195,21 @@ impl Settings {
         if !self.public_url.is_empty() && url::Url::parse(&self.public_url).is_err() {
             bail!("bad setting public_url: {:?} is not a URL", self.public_url);
         }
-        if let Some(t) = &self.tls {
-            if t.listen.parse::<std::net::SocketAddr>().is_err() {
-                bail!("bad setting tls.listen: {:?} is not an address", t.listen);
+        if let Some(m) = &self.smtp {
+            if !matches!(m.security.as_str(), "starttls" | "tls" | "none") {
+                bail!("bad setting smtp.security: {:?} (use starttls, tls or none)", m.security);
             }
+            if m.from.parse::<lettre::message::Mailbox>().is_err() {
+                bail!("bad setting smtp.from: {:?} is not a mail address", m.from);
+            }
+            if m.host.trim().is_empty() {
+                bail!("bad setting smtp.host: empty");
+            }
+        }
+        if let Some(t) = &self.tls
+            && t.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            bail!("bad setting tls.listen: {:?} is not an address", t.listen);
         }
         Ok(())
     }
@@ -166,9 +227,14 @@ impl Settings {
         self.audit_head_file.clone().unwrap_or_else(|| self.data_dir.join("audit-head.jsonl"))
     }
 
+    /// The public address. Unset on a loopback address, it is `http://localhost:PORT`: browsers
+    /// accept passkeys for a name, never for an IP address.
     pub fn public_url(&self) -> String {
         if self.public_url.is_empty() {
-            format!("http://{}", self.listen)
+            match self.listen.parse::<std::net::SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => format!("http://localhost:{}", a.port()),
+                _ => format!("http://{}", self.listen),
+            }
         } else {
             self.public_url.clone()
         }
@@ -188,6 +254,7 @@ mod tests {
         let s = load(None, env(&[])).unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.database_url(), "sqlite://tsunagu-data/tsunagu.db");
+        assert_eq!(s.public_url(), "http://localhost:8080");
     }
 
     #[test]
@@ -225,6 +292,24 @@ mod tests {
     fn a_wrongly_typed_value_is_named() {
         let e = load(None, env(&[("TSUNAGU_SESSION_IDLE_MINUTES", "soon")])).unwrap_err();
         assert!(e.to_string().contains("session_idle_minutes") || e.to_string().contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_smtp_sender_is_named_and_the_password_is_never_shown() {
+        let e =
+            load(None, env(&[("TSUNAGU_SMTP__HOST", "mail.example.jp"), ("TSUNAGU_SMTP__FROM", "nobody")]))
+                .unwrap_err();
+        assert!(e.to_string().contains("smtp.from"), "{e}");
+        let s = load(
+            None,
+            env(&[
+                ("TSUNAGU_SMTP__HOST", "mail.example.jp"),
+                ("TSUNAGU_SMTP__FROM", "つなぐ <noreply@example.jp>"),
+                ("TSUNAGU_SMTP__PASSWORD", "hunter2-secret"),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `tsunagu`: the one binary. Serves the pages and API, and runs the operator's commands.
 
 mod config;
+mod mail;
 mod ops;
 
 use std::path::PathBuf;
@@ -191,7 +192,11 @@ async fn open_app(settings: &config::Settings) -> Result<App> {
         public_url: settings.public_url(),
         ..AppConfig::default()
     };
-    Ok(App::new(store, Arc::new(SystemClock), cfg))
+    let app = App::new(store, Arc::new(SystemClock), cfg);
+    Ok(match &settings.smtp {
+        Some(smtp) => app.with_mailer(Arc::new(mail::SmtpMailer::new(smtp)?)),
+        None => app,
+    })
 }
 
 async fn run(cmd: Command, settings: config::Settings) -> Result<std::process::ExitCode> {
@@ -280,14 +285,20 @@ async fn run(cmd: Command, settings: config::Settings) -> Result<std::process::E
                         for f in &r.findings {
                             println!("TAMPERED: {f}");
                         }
-                        println!("audit log NOT intact: {} problem(s) in {} events", r.findings.len(), r.checked);
+                        println!(
+                            "audit log NOT intact: {} problem(s) in {} events",
+                            r.findings.len(),
+                            r.checked
+                        );
                         return Ok(ExitCode::from(1));
                     }
                 }
-                AuditCommand::ExportHead => match app.export_audit_head(&head_file).await.map_err(ops::app_err)? {
-                    Some(h) => println!("exported head {} {} to {}", h.seq, h.hash, head_file.display()),
-                    None => println!("head unchanged"),
-                },
+                AuditCommand::ExportHead => {
+                    match app.export_audit_head(&head_file).await.map_err(ops::app_err)? {
+                        Some(h) => println!("exported head {} {} to {}", h.seq, h.hash, head_file.display()),
+                        None => println!("head unchanged"),
+                    }
+                }
             }
         }
     }

@@ -1,12 +1,13 @@
 //! Start-up, serving, logging, backup and restore.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tsunagu_app::{App, AppError};
 
-use crate::config::Settings;
+use crate::config::{Settings, TlsSettings};
 
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TSUNAGU_LOG")
@@ -60,7 +61,23 @@ pub fn print_demo_logins(password: &str, url: &str) {
     println!();
 }
 
+/// The TLS listener's settings from its files; a bad file is named by its setting (`tls.cert`…).
+pub fn tls_config(t: &TlsSettings) -> Result<Arc<tsunagu_web::tls::ServerConfig>> {
+    tsunagu_web::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref())
+        .map_err(|e| anyhow::anyhow!("bad setting tls.{e}"))
+}
+
+/// Completes when `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 pub async fn serve(app: App, settings: &Settings) -> Result<()> {
+    // TLS files are read first, so a bad one stops start-up before anything else happens.
+    let tls = match &settings.tls {
+        Some(t) => Some((t, tls_config(t)?)),
+        None => None,
+    };
     if app.is_empty().await.map_err(app_err)? {
         let password = demo_password();
         app.load_demo(&password).await.map_err(app_err).context("loading the demo region")?;
@@ -84,11 +101,46 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (setting listen)", settings.listen))?;
+    let tls = match tls {
+        Some((t, config)) => {
+            let l = tokio::net::TcpListener::bind(&t.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (setting tls.listen)", t.listen))?;
+            Some((t, l, config))
+        }
+        None => None,
+    };
     let secure = settings.public_url().starts_with("https://");
     let router = tsunagu_web::router(app.clone(), tsunagu_web::WebConfig { secure_cookies: secure });
-    println!("Tsunagu is serving at http://{} (database: {})", settings.listen, redact_url(&settings.database_url()));
+    println!(
+        "Tsunagu is serving at http://{} (database: {})",
+        settings.listen,
+        redact_url(&settings.database_url())
+    );
     tracing::info!(listen = %settings.listen, "serving");
-    tsunagu_web::shutdown::serve(listener, router, tsunagu_web::shutdown::signal()).await?;
+    // One signal stops both listeners; each then finishes the requests it has in flight.
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tsunagu_web::shutdown::signal().await;
+        let _ = stop.send(true);
+    });
+    let plain = tsunagu_web::shutdown::serve(listener, router, stopped(stop_rx.clone()));
+    let secure_listener = async {
+        let Some((t, listener, config)) = tls else { return Ok(()) };
+        // Cookies set over TLS are always `Secure`.
+        let router = tsunagu_web::router(app.clone(), tsunagu_web::WebConfig { secure_cookies: true });
+        match &t.client_ca {
+            Some(ca) => println!(
+                "Tsunagu is serving TLS at https://{} (client certificates from {} required)",
+                t.listen,
+                ca.display()
+            ),
+            None => println!("Tsunagu is serving TLS at https://{} (no client certificates)", t.listen),
+        }
+        tracing::info!(listen = %t.listen, client_certificates = t.client_ca.is_some(), "serving TLS");
+        tsunagu_web::tls::serve(listener, config, router, stopped(stop_rx.clone())).await
+    };
+    tokio::try_join!(plain, secure_listener)?;
     exporter.abort();
     if let Err(e) = app.export_audit_head(&head_file).await {
         tracing::error!(error = %e, "exporting the audit head failed");
@@ -129,6 +181,13 @@ pub async fn backup(app: &App, settings: &Settings, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `path` with `suffix` added to its file name (`t.db` → `t.db-wal`).
+fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
+}
+
 /// Restores a backup into the configured database. The server must be stopped.
 pub async fn restore(settings: &Settings, from: &Path) -> Result<()> {
     if !from.is_file() {
@@ -136,28 +195,57 @@ pub async fn restore(settings: &Settings, from: &Path) -> Result<()> {
     }
     let url = settings.database_url();
     if url.starts_with("sqlite:") {
-        // Check the backup is a Tsunagu database before touching anything.
-        let from_url = format!("sqlite://{}?mode=ro", from.display());
-        let probe = tsunagu_store::Store::connect(&from_url, &tsunagu_store::OpenOptions::default())
-            .await
-            .context("the backup is not a readable SQLite database")?;
-        probe.audit_head().await.context("the backup is not a Tsunagu database")?;
-        probe.close().await;
         let target = url.trim_start_matches("sqlite:").trim_start_matches("//");
         let target = Path::new(target.split('?').next().unwrap_or(target));
-        if target.exists() {
-            let aside = target.with_extension(format!("before-restore-{}", std::process::id()));
-            std::fs::rename(target, &aside)
-                .with_context(|| format!("cannot move the current database aside to {}", aside.display()))?;
-            println!("the previous database was kept as {}", aside.display());
-        }
-        for ext in ["db-wal", "db-shm"] {
-            let _ = std::fs::remove_file(target.with_extension(ext));
-        }
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::copy(from, target).with_context(|| format!("cannot copy into {}", target.display()))?;
+        // Copy next to the target first and check the copy is a Tsunagu database before
+        // touching the current one. (The backup itself is not opened: a store switches its
+        // database to WAL, which a read-only file refuses and a backup should not undergo.)
+        let staged = target.with_extension(format!("restoring-{}", std::process::id()));
+        std::fs::copy(from, &staged).with_context(|| format!("cannot copy into {}", staged.display()))?;
+        let checked = async {
+            let probe = tsunagu_store::Store::connect(
+                &format!("sqlite://{}", staged.display()),
+                &tsunagu_store::OpenOptions { max_connections: 1 },
+            )
+            .await
+            .context("the backup is not a readable SQLite database")?;
+            let head = probe.audit_head().await.context("the backup is not a Tsunagu database");
+            probe.close().await;
+            head
+        }
+        .await;
+        if let Err(e) = checked {
+            for p in [sidecar(&staged, ""), sidecar(&staged, "-wal"), sidecar(&staged, "-shm")] {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        if target.exists() {
+            // The WAL goes with its database: it may hold the last commits.
+            let aside = target.with_extension(format!("before-restore-{}", std::process::id()));
+            for suffix in ["", "-wal", "-shm"] {
+                let from = sidecar(target, suffix);
+                if from.exists() {
+                    std::fs::rename(&from, sidecar(&aside, suffix)).with_context(|| {
+                        format!("cannot move the current database aside to {}", aside.display())
+                    })?;
+                }
+            }
+            println!("the previous database was kept as {}", aside.display());
+        }
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(sidecar(target, suffix));
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let from = sidecar(&staged, suffix);
+            if suffix.is_empty() || from.exists() {
+                std::fs::rename(&from, sidecar(target, suffix))
+                    .with_context(|| format!("cannot move into {}", target.display()))?;
+            }
+        }
         return Ok(());
     }
     let status = tokio::process::Command::new(pg_tool("pg_restore"))
@@ -170,4 +258,36 @@ pub async fn restore(settings: &Settings, from: &Path) -> Result<()> {
         bail!("pg_restore failed ({status})");
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn settings(dir: &Path) -> TlsSettings {
+        TlsSettings {
+            listen: "127.0.0.1:0".into(),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            client_ca: Some(dir.join("ca.pem")),
+        }
+    }
+
+    #[test]
+    fn a_missing_tls_certificate_is_named_by_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = tls_config(&settings(dir.path())).unwrap_err().to_string();
+        assert!(e.starts_with("bad setting tls.cert"), "{e}");
+        assert!(e.contains("cert.pem"), "{e}");
+    }
+
+    #[test]
+    fn a_tls_certificate_file_without_a_certificate_is_named_by_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), "not a certificate\n").unwrap();
+        let e = tls_config(&settings(dir.path())).unwrap_err().to_string();
+        assert!(e.starts_with("bad setting tls.cert"), "{e}");
+        assert!(e.contains("no certificate"), "{e}");
+    }
 }

@@ -22,8 +22,7 @@ async fn serve(Path(file): Path<String>) -> Response {
         Some((_, mime, body)) => {
             let mut r = (*body).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
             r
         }
         None => StatusCode::NOT_FOUND.into_response(),

@@ -31,20 +31,18 @@ pub async fn protect(State(state): State<WebState>, req: Request, next: Next) ->
     let existing = jar.get(COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() == 43);
     let token = existing.clone().unwrap_or_else(tsunagu_app::secret::new_token);
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
+    let bearer =
+        req.headers().get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
     let (mut parts, body) = req.into_parts();
     let req = if unsafe_method && !bearer {
         let bytes = match to_bytes(body, FORM_LIMIT).await {
             Ok(b) => b,
             Err(_) => return error_response(StatusCode::PAYLOAD_TOO_LARGE, "error.page.too_large"),
         };
-        let header_token = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let form_token = url::form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.into_owned());
+        let header_token =
+            parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let form_token =
+            url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
         let sent = header_token.or(form_token).unwrap_or_default();
         let ok = existing.as_deref().is_some_and(|c| constant_time_eq(c.as_bytes(), sent.as_bytes()));
         if !ok {

@@ -75,12 +75,8 @@ struct ErrorTemplate<'a> {
 /// Renders error responses (from handlers, and bare 404/405 from the router) as pages.
 pub async fn render_errors(req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let request_id =
+        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let res = next.run(req).await;
     let key = match res.extensions().get::<ErrorPage>() {
         Some(p) => p.key,
@@ -91,7 +87,10 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         None if res.status() == StatusCode::PAYLOAD_TOO_LARGE => "error.page.too_large",
         None if res.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
             || (res.status() == StatusCode::UNPROCESSABLE_ENTITY
-                && res.headers().get("content-type").is_some_and(|c| c.as_bytes().starts_with(b"text/plain"))) =>
+                && res
+                    .headers()
+                    .get("content-type")
+                    .is_some_and(|c| c.as_bytes().starts_with(b"text/plain"))) =>
         {
             // axum's own rejections (a form that does not parse) get our page, not its text.
             "error.page.bad_form"

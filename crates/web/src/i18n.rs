@@ -37,10 +37,8 @@ impl Lang {
         if let Some(l) = cookie.get("lang").and_then(|c| Lang::from_code(c.value())) {
             return l;
         }
-        let accept = headers
-            .get(axum::http::header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let accept =
+            headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
         for part in accept.split(',') {
             let tag = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             if tag.starts_with("ja") {
@@ -111,11 +109,7 @@ impl Tr {
     where
         'static: 'a,
     {
-        catalog(self.lang)
-            .get(key)
-            .or_else(|| catalog(Lang::Ja).get(key))
-            .map(String::as_str)
-            .unwrap_or(key)
+        catalog(self.lang).get(key).or_else(|| catalog(Lang::Ja).get(key)).map(String::as_str).unwrap_or(key)
     }
 
     /// The label of a coded value, e.g. `label("org_kind", "pharmacy")`.
@@ -180,7 +174,11 @@ mod tests {
                     let start = i + pat.len() - if pat.starts_with('"') { pat.len() - 1 } else { 0 };
                     let rest = &text[start..];
                     let key: String = rest.chars().take_while(|c| *c != '"').collect();
-                    if key.contains(char::is_whitespace) || key.contains('{') || key.ends_with('.') {
+                    if key.contains(char::is_whitespace)
+                        || key.contains('{')
+                        || key.ends_with('.')
+                        || key.ends_with(".html")
+                    {
                         continue;
                     }
                     used.push((f.display().to_string(), key));

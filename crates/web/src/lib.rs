@@ -18,6 +18,7 @@ pub mod pages;
 pub mod security_headers;
 pub mod session;
 pub mod shutdown;
+pub mod tls;
 
 pub use error::WebError;
 

@@ -23,9 +23,8 @@ impl Metrics {
     /// Installs the process-wide recorder on first use; later routers share it.
     pub fn new() -> Self {
         static HANDLE: std::sync::OnceLock<Option<Arc<PrometheusHandle>>> = std::sync::OnceLock::new();
-        let handle = HANDLE
-            .get_or_init(|| PrometheusBuilder::new().install_recorder().ok().map(Arc::new))
-            .clone();
+        let handle =
+            HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok().map(Arc::new)).clone();
         Metrics { handle }
     }
 }
@@ -73,18 +72,15 @@ pub async fn track(State(_s): State<WebState>, req: Request, next: Next) -> Resp
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let request_id =
+        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     let elapsed = start.elapsed();
     metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route.clone()).record(elapsed.as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", "route" => route.clone())
+        .record(elapsed.as_secs_f64());
     // The route pattern, never the path: paths may carry ids of people.
     tracing::info!(request_id, method, route, status, ms = elapsed.as_millis() as u64, "request");
     res

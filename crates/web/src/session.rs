@@ -24,12 +24,7 @@ pub fn client_address(parts: &Parts) -> Option<String> {
 
 /// A session-style cookie: HttpOnly, SameSite=Lax, Secure behind HTTPS.
 pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((name, value))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .path("/")
-        .build()
+    Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).secure(secure).path("/").build()
 }
 
 /// A cookie that removes `name`.

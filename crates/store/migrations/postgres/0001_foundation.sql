@@ -21,7 +21,9 @@ create index organisations_kind_idx on organisations (kind, name);
 
 create table districts (
     name text not null constraint districts_pkey primary key,
-    support_center_id text not null constraint districts_center_fkey references organisations (id)
+    support_center_id text not null constraint districts_center_fkey references organisations (id),
+    -- The city's order of the districts within their center.
+    position bigint not null default 0
 );
 create index districts_center_idx on districts (support_center_id);
 
@@ -35,6 +37,8 @@ create table users (
     password_hash text,
     totp_secret text,
     totp_enabled_at bigint,
+    -- The last TOTP time step used: a code is accepted once only.
+    totp_last_step bigint not null default 0,
     disabled_at bigint,
     created_at bigint not null
 );

@@ -1,10 +1,12 @@
-//! The person's own security settings: password, TOTP with recovery codes, API tokens.
+//! The person's own security settings: password, TOTP with recovery codes, passkeys (the list
+//! and removal here; registering is JSON in `pages::passkeys`), API tokens.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use tsunagu_app::passkeys::PasskeyInfo;
 
 use crate::WebState;
 use crate::error::WebError;
@@ -23,6 +25,9 @@ struct SecurityPage {
     /// Recovery codes just made, shown once.
     recovery_codes: Vec<String>,
     recovery_left: i64,
+    /// The person's passkeys, and whether this server offers passkeys at all.
+    passkeys: Vec<PasskeyInfo>,
+    passkeys_available: bool,
     /// An API token just made, shown once.
     new_token: Option<String>,
     message: Option<String>,
@@ -38,6 +43,7 @@ impl SecurityPage {
 async fn page(s: &WebState, a: Authed) -> Result<SecurityPage, WebError> {
     let required = s.app.second_factor_required().await?;
     let recovery_left = s.app.store.unused_recovery_codes(&a.actor.user_id).await?;
+    let passkeys = s.app.list_passkeys(&a.actor).await?;
     Ok(SecurityPage {
         has_totp: a.actor.has_totp,
         must_enrol: a.actor.must_enrol_second_factor,
@@ -45,6 +51,8 @@ async fn page(s: &WebState, a: Authed) -> Result<SecurityPage, WebError> {
         totp_setup: None,
         recovery_codes: vec![],
         recovery_left,
+        passkeys,
+        passkeys_available: s.app.passkeys_available(),
         new_token: None,
         message: None,
         errors: vec![],
@@ -124,11 +132,11 @@ pub async fn totp_confirm(
         Err(e) => {
             let mut pg = page(&s, a).await?;
             pg.errors = form_errors(&pg.p.t, e)?;
-            if let Ok(Some(u)) = s.app.store.user_by_id(&actor.user_id).await {
-                if let Some(secret) = u.totp_secret.filter(|_| u.totp_enabled_at.is_none()) {
-                    let url = format!("otpauth://totp/Tsunagu:{}?secret={secret}&issuer=Tsunagu", actor.login);
-                    pg.totp_setup = Some((secret, url));
-                }
+            if let Ok(Some(u)) = s.app.store.user_by_id(&actor.user_id).await
+                && let Some(secret) = u.totp_secret.filter(|_| u.totp_enabled_at.is_none())
+            {
+                let url = format!("otpauth://totp/Tsunagu:{}?secret={secret}&issuer=Tsunagu", actor.login);
+                pg.totp_setup = Some((secret, url));
             }
             Ok(refused(render(&pg)?))
         }
@@ -163,6 +171,18 @@ pub async fn totp_disable(
     }
 }
 
+/// Removes one of the person's passkeys (a form with the CSRF token only).
+pub async fn remove_passkey(
+    State(s): State<WebState>,
+    a: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    s.app.remove_passkey(&a.actor, &id).await?;
+    let mut pg = page(&s, a).await?;
+    pg.message = Some(pg.p.t.get("security.passkey_removed").to_string());
+    render(&pg)
+}
+
 #[derive(serde::Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
@@ -187,10 +207,7 @@ pub async fn create_token(
             return Ok(refused(render(&pg)?));
         }
     };
-    match s
-        .app
-        .create_token(Some(&actor), &actor.login, &f.label, days * 86_400, f.read_only.is_some())
-        .await
+    match s.app.create_token(Some(&actor), &actor.login, &f.label, days * 86_400, f.read_only.is_some()).await
     {
         Ok(t) => {
             pg.new_token = Some(t);

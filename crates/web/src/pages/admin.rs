@@ -12,6 +12,7 @@ use tsunagu_store::orgs::OrgRow;
 
 use crate::WebState;
 use crate::error::WebError;
+use crate::i18n::{Lang, Tr};
 use crate::pages::{FormErrors, field_error, form_errors, render};
 use crate::session::{Authed, PageCtx};
 
@@ -109,11 +110,13 @@ pub async fn new_org_submit(
 struct PeoplePage {
     p: PageCtx,
     people: Vec<PersonListing>,
+    /// Why the last action was refused.
+    error: Option<String>,
 }
 
 pub async fn people(State(s): State<WebState>, a: Authed) -> Result<Response, WebError> {
     let people = s.app.people(&a.actor).await?;
-    render(&PeoplePage { p: a.page, people })
+    render(&PeoplePage { p: a.page, people, error: None })
 }
 
 #[derive(Template)]
@@ -125,8 +128,8 @@ struct InvitePage {
     organisations: Vec<OrgRow>,
     form: InviteForm,
     errors: FormErrors,
-    /// The link made for the person just invited.
-    link: Option<String>,
+    /// The link made for the person just invited, and the address it was mailed to.
+    link: Option<(String, Option<String>)>,
 }
 
 impl InvitePage {
@@ -158,7 +161,7 @@ async fn invite_page_with(
     a: Authed,
     form: InviteForm,
     errors: FormErrors,
-    link: Option<String>,
+    link: Option<(String, Option<String>)>,
 ) -> Result<Response, WebError> {
     let organisations = s.app.organisations(&a.actor).await?;
     render(&InvitePage {
@@ -170,6 +173,20 @@ async fn invite_page_with(
         errors,
         link,
     })
+}
+
+/// The invitation e-mail: Japanese first, then English, from the message catalog.
+fn invitation_mail(name: &str, link: &str) -> (String, String) {
+    let ja = Tr::new(Lang::Ja);
+    let en = Tr::new(Lang::En);
+    let subject = format!("{} / {}", ja.get("mail.invitation_subject"), en.get("mail.invitation_subject"));
+    let args = [("name", name), ("link", link)];
+    let body = format!(
+        "{}\n\n----\n\n{}\n",
+        ja.fmt("mail.invitation_body", &args),
+        en.fmt("mail.invitation_body", &args)
+    );
+    (subject, body)
 }
 
 pub async fn invite_page(State(s): State<WebState>, a: Authed) -> Result<Response, WebError> {
@@ -191,9 +208,12 @@ pub async fn invite_submit(
         organisation_ids: f.organisations.clone(),
     };
     match s.app.invite_person(&a.actor, input).await {
-        Ok((_user, token)) => {
-            let link = format!("{}/invite/{token}", s.app.config.public_url.trim_end_matches('/'));
-            invite_page_with(&s, a, InviteForm::default(), vec![], Some(link)).await
+        Ok((user, token)) => {
+            let link = s.app.invitation_link(&token);
+            let (subject, body) = invitation_mail(&user.display_name, &link);
+            let mailed = s.app.send_invitation(&user, &subject, &body).await;
+            let mailed_to = if mailed { user.email.clone() } else { None };
+            invite_page_with(&s, a, InviteForm::default(), vec![], Some((link, mailed_to))).await
         }
         Err(e) => {
             let errors = form_errors(&a.page.t, e)?;
@@ -209,8 +229,16 @@ pub async fn disable(
     a: Authed,
     Path(login): Path<String>,
 ) -> Result<Response, WebError> {
-    s.app.set_account_disabled(Some(&a.actor), &login, true).await?;
-    Ok(Redirect::to("/admin/people").into_response())
+    match s.app.set_account_disabled(Some(&a.actor), &login, true).await {
+        Ok(()) => Ok(Redirect::to("/admin/people").into_response()),
+        Err(e) => {
+            let error = form_errors(&a.page.t, e)?.into_iter().map(|(_, m)| m).next();
+            let people = s.app.people(&a.actor).await?;
+            let mut r = render(&PeoplePage { p: a.page, people, error })?;
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
 }
 
 pub async fn enable(

@@ -1,10 +1,10 @@
 //! Login, second factor, logout, language switch, invitations.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
 use tsunagu_app::AppError;
@@ -14,12 +14,15 @@ use crate::WebState;
 use crate::error::WebError;
 use crate::pages::{FormErrors, field_error, form_errors, render};
 use crate::session::{Authed, PENDING_COOKIE, PageCtx, SESSION_COOKIE, Visitor, cookie, removal};
+use crate::tls::ClientCertificate;
 
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
     p: PageCtx,
     login: String,
+    /// The request came with a verified client certificate: offer to log in with it.
+    certificate: bool,
     errors: FormErrors,
 }
 
@@ -29,11 +32,14 @@ impl LoginPage {
     }
 }
 
-pub async fn login_page(v: Visitor) -> Result<Response, WebError> {
+pub async fn login_page(
+    v: Visitor,
+    cert: Option<Extension<ClientCertificate>>,
+) -> Result<Response, WebError> {
     if v.actor.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
-    render(&LoginPage { p: v.page, login: String::new(), errors: vec![] })
+    render(&LoginPage { p: v.page, login: String::new(), certificate: cert.is_some(), errors: vec![] })
 }
 
 #[derive(serde::Deserialize)]
@@ -53,9 +59,11 @@ pub async fn login_submit(
     State(s): State<WebState>,
     v: Visitor,
     jar: CookieJar,
+    cert: Option<Extension<ClientCertificate>>,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     let secure = s.config.secure_cookies;
+    let certificate = cert.is_some();
     match s.app.login_password(&f.login, &f.password, v.address.clone()).await {
         Ok(LoginStep::Done { token }) => {
             let jar = jar.add(cookie(SESSION_COOKIE, token, secure)).add(removal(PENDING_COOKIE));
@@ -67,7 +75,8 @@ pub async fn login_submit(
         }
         Err(AppError::Throttled { retry_after_secs }) => {
             let msg = throttled_message(&v.page.t, retry_after_secs);
-            let page = LoginPage { p: v.page, login: f.login, errors: vec![("form".into(), msg)] };
+            let page =
+                LoginPage { p: v.page, login: f.login, certificate, errors: vec![("form".into(), msg)] };
             let mut r = render(&page)?;
             *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             if let Ok(h) = HeaderValue::from_str(&retry_after_secs.to_string()) {
@@ -77,7 +86,49 @@ pub async fn login_submit(
         }
         Err(e) => {
             let errors = form_errors(&v.page.t, e)?;
-            let mut r = render(&LoginPage { p: v.page, login: f.login, errors })?;
+            let mut r = render(&LoginPage { p: v.page, login: f.login, certificate, errors })?;
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok(r)
+        }
+    }
+}
+
+/// Logs in with the client certificate the TLS connection was verified with (the form carries
+/// only the CSRF token). A certificate bound to no account, or to a disabled one, gets the login
+/// page again with a message; the app has written the audit event.
+pub async fn login_certificate(
+    State(s): State<WebState>,
+    v: Visitor,
+    jar: CookieJar,
+    cert: Option<Extension<ClientCertificate>>,
+) -> Result<Response, WebError> {
+    let refuse = |page: PageCtx, certificate: bool, key: &'static str, status: StatusCode| {
+        let msg = page.t.get(key).to_string();
+        let mut r = render(&LoginPage {
+            p: page,
+            login: String::new(),
+            certificate,
+            errors: vec![("form".into(), msg)],
+        })?;
+        *r.status_mut() = status;
+        Ok::<_, WebError>(r)
+    };
+    // The plain listener, or TLS without a client CA: there is no certificate to log in with.
+    let Some(Extension(ClientCertificate(fingerprint))) = cert else {
+        return refuse(v.page, false, "login.certificate_missing", StatusCode::BAD_REQUEST);
+    };
+    match s.app.login_certificate(&fingerprint, v.address.clone()).await {
+        Ok(token) => {
+            let jar =
+                jar.add(cookie(SESSION_COOKIE, token, s.config.secure_cookies)).add(removal(PENDING_COOKIE));
+            Ok((jar, Redirect::to("/")).into_response())
+        }
+        Err(AppError::Unauthenticated) => {
+            refuse(v.page, true, "login.certificate_unknown", StatusCode::UNAUTHORIZED)
+        }
+        Err(e) => {
+            let errors = form_errors(&v.page.t, e)?;
+            let mut r = render(&LoginPage { p: v.page, login: String::new(), certificate: true, errors })?;
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             Ok(r)
         }
@@ -90,6 +141,8 @@ struct SecondFactorPage {
     p: PageCtx,
     login: String,
     has_totp: bool,
+    /// They have a passkey and the server offers passkeys: offer it (`app.js` shows it).
+    passkey: bool,
     errors: FormErrors,
 }
 
@@ -109,6 +162,7 @@ pub async fn second_factor_page(
     };
     match s.app.pending_second_factor(&token).await {
         Ok(u) => render(&SecondFactorPage {
+            passkey: s.app.can_use_passkey(&u.id).await?,
             p: v.page,
             login: u.login,
             has_totp: u.totp_enabled_at.is_some(),
@@ -138,9 +192,8 @@ pub async fn second_factor_submit(
     };
     match s.app.complete_second_factor(&pending, &f.code, v.address.clone()).await {
         Ok(token) => {
-            let jar = jar
-                .add(cookie(SESSION_COOKIE, token, s.config.secure_cookies))
-                .add(removal(PENDING_COOKIE));
+            let jar =
+                jar.add(cookie(SESSION_COOKIE, token, s.config.secure_cookies)).add(removal(PENDING_COOKIE));
             Ok((jar, Redirect::to("/")).into_response())
         }
         Err(AppError::Unauthenticated) => {
@@ -155,6 +208,7 @@ pub async fn second_factor_submit(
                 e => form_errors(&v.page.t, e)?,
             };
             let page = SecondFactorPage {
+                passkey: s.app.can_use_passkey(&u.id).await?,
                 p: v.page,
                 login: u.login,
                 has_totp: u.totp_enabled_at.is_some(),

@@ -11,12 +11,16 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod home;
+pub mod passkeys;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
         .route("/", get(home::home))
         .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route("/login/certificate", post(auth::login_certificate))
         .route("/login/second-factor", get(auth::second_factor_page).post(auth::second_factor_submit))
+        .route("/login/passkey/start", post(passkeys::login_start))
+        .route("/login/passkey/finish", post(passkeys::login_finish))
         .route("/logout", post(auth::logout))
         .route("/lang/{code}", get(auth::switch_lang))
         .route("/invite/{token}", get(auth::invitation_page).post(auth::invitation_submit))
@@ -26,6 +30,9 @@ pub fn routes() -> Router<WebState> {
         .route("/account/totp/confirm", post(account::totp_confirm))
         .route("/account/totp/disable", post(account::totp_disable))
         .route("/account/tokens", post(account::create_token))
+        .route("/account/passkeys/register/start", post(passkeys::register_start))
+        .route("/account/passkeys/register/finish", post(passkeys::register_finish))
+        .route("/account/passkeys/{id}/delete", post(account::remove_passkey))
         .route("/admin", get(admin::overview))
         .route("/admin/organisations/new", get(admin::new_org_page).post(admin::new_org_submit))
         .route("/admin/people", get(admin::people))

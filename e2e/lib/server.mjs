@@ -1,0 +1,171 @@
+// Starts the Tsunagu binary for the browser tests: a free port on 127.0.0.1, a fresh temp data
+// folder, the demo region, and SQLite in that folder or the PostgreSQL database given in
+// TSUNAGU_E2E_DATABASE_URL (which must be empty: the demo region loads only into an empty one).
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const DEMO_PASSWORD = 'demo-password-123';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..');
+
+/** TSUNAGU_BIN, else $CARGO_TARGET_DIR/debug/tsunagu, else <repo>/target/debug/tsunagu. */
+export function binaryPath() {
+  if (process.env.TSUNAGU_BIN) return path.resolve(process.env.TSUNAGU_BIN);
+  const target = process.env.CARGO_TARGET_DIR
+    ? path.resolve(repoRoot, process.env.CARGO_TARGET_DIR)
+    : path.join(repoRoot, 'target');
+  return path.join(target, 'debug', 'tsunagu');
+}
+
+/** Which backend this run uses, for names of screenshots and messages. */
+export function backendName() {
+  return process.env.TSUNAGU_E2E_DATABASE_URL ? 'postgres' : 'sqlite';
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Every running server, so that whatever ends this process ends them too. */
+const running = new Set();
+function killAllNow() {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    killAllNow();
+    process.exit(128 + (os.constants.signals[sig] ?? 0));
+  });
+}
+
+/**
+ * Starts the server and waits for /healthz. Returns { baseUrl, backend, stop(), logTail() }.
+ * stop() is idempotent: SIGTERM, then SIGKILL after 10 s, then removes the data folder.
+ */
+export async function startServer() {
+  const bin = binaryPath();
+  if (!fs.existsSync(bin)) {
+    throw new Error(
+      `the server binary ${bin} does not exist: build it with \`cargo build -p tsunagu\` ` +
+        '(or set TSUNAGU_BIN / CARGO_TARGET_DIR)',
+    );
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsunagu-e2e-'));
+  const logFile = path.join(dataDir, 'server.log');
+  const backend = backendName();
+
+  // The server reads every TSUNAGU_* variable as a setting and refuses unknown ones
+  // (TSUNAGU_BIN, TSUNAGU_E2E_DATABASE_URL, TSUNAGU_CI_TARGET …): pass only ours.
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('TSUNAGU_') || k === 'TSUNAGU_LOG') env[k] = v;
+  }
+  env.TSUNAGU_DATA_DIR = dataDir;
+  env.TSUNAGU_DEMO_PASSWORD = DEMO_PASSWORD;
+  if (process.env.TSUNAGU_E2E_DATABASE_URL) {
+    env.TSUNAGU_DATABASE_URL = process.env.TSUNAGU_E2E_DATABASE_URL;
+  }
+
+  let lastError = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const log = fs.openSync(logFile, 'a');
+    const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`], {
+      cwd: dataDir,
+      env,
+      stdio: ['ignore', log, log],
+    });
+    fs.closeSync(log);
+    running.add(child);
+    let exited = null;
+    const exitedPromise = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        exited = { code, signal };
+        running.delete(child);
+        resolve(exited);
+      });
+      child.on('error', (e) => {
+        exited = { code: null, signal: null, error: e };
+        running.delete(child);
+        resolve(exited);
+      });
+    });
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 180_000;
+    let healthy = false;
+    while (!exited && Date.now() < deadline) {
+      try {
+        const r = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+        if (r.ok) {
+          healthy = true;
+          break;
+        }
+      } catch {
+        // not listening yet
+      }
+      await sleep(200);
+    }
+    const logTail = (lines = 40) =>
+      fs.existsSync(logFile)
+        ? fs.readFileSync(logFile, 'utf8').replace(/\x1b\[[0-9;]*m/g, '').split('\n').slice(-lines).join('\n')
+        : '';
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      if (!exited) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exitedPromise;
+        clearTimeout(t);
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    };
+    if (healthy) {
+      const text = fs.readFileSync(logFile, 'utf8');
+      if (!text.includes('Demo region')) {
+        await stop();
+        throw new Error(
+          `the server did not load the demo region (is the database ${backend === 'postgres' ? 'given in TSUNAGU_E2E_DATABASE_URL ' : ''}empty?); its log:\n${text}`,
+        );
+      }
+      return { baseUrl, backend, bin, stop, logTail, dataDir };
+    }
+    if (!exited) {
+      // Never became healthy: do not leave it behind.
+      child.kill('SIGKILL');
+      await exitedPromise;
+      lastError = `${bin} did not answer /healthz within 180 s; its log:\n${logTail()}`;
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(lastError);
+    }
+    lastError = `${bin} exited (${JSON.stringify(exited)}) before answering /healthz; its log:\n${logTail()}`;
+    // The free port may have been taken in between: try again with another one.
+    await sleep(500);
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  throw new Error(lastError);
+}
