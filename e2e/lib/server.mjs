@@ -62,7 +62,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 /**
- * Starts the server and waits for /healthz. Returns { baseUrl, backend, stop(), logTail() }.
+ * Starts the server and waits for /healthz. Returns { baseUrl (its public address), loopbackUrl,
+ * backend, stop(), logTail() }.
  * stop() is idempotent: SIGTERM, then SIGKILL after 10 s, then removes the data folder.
  */
 export async function startServer() {
@@ -113,12 +114,12 @@ export async function startServer() {
         resolve(exited);
       });
     });
-    const baseUrl = `http://127.0.0.1:${port}`;
+    const loopbackUrl = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 180_000;
     let healthy = false;
     while (!exited && Date.now() < deadline) {
       try {
-        const r = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+        const r = await fetch(`${loopbackUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
         if (r.ok) {
           healthy = true;
           break;
@@ -152,7 +153,10 @@ export async function startServer() {
           `the server did not load the demo region (is the database ${backend === 'postgres' ? 'given in TSUNAGU_E2E_DATABASE_URL ' : ''}empty?); its log:\n${text}`,
         );
       }
-      return { baseUrl, backend, bin, stop, logTail, dataDir };
+      // Browse at the server's public address: on a loopback listener that is
+      // http://localhost:PORT (browsers allow passkeys for a name, not for an IP address), and
+      // invitation links point there too.
+      return { baseUrl: `http://localhost:${port}`, loopbackUrl, backend, bin, stop, logTail, dataDir };
     }
     if (!exited) {
       // Never became healthy: do not leave it behind.

@@ -2,14 +2,14 @@
 //! manage accounts and organisations but read no patient content (DESIGN §3.3).
 
 use tsunagu_domain::audit::{Action, NewEvent, Outcome};
-use tsunagu_domain::org::OrgKind;
+use tsunagu_domain::org::{District, OrgKind};
 use tsunagu_domain::person::{Duty, Login, PersonName, Profession, check_password};
 use tsunagu_domain::validation::text;
 use tsunagu_domain::{FieldError, Invalid, OrganisationId};
-use tsunagu_store::StoreError;
 use tsunagu_store::orgs::{DistrictRow, OrgRow};
 use tsunagu_store::people::{AffiliationRow, UserRow};
 use tsunagu_store::security::InvitationRow;
+use tsunagu_store::{StoreError, Tx};
 
 use crate::auth::new_user_id;
 use crate::secret::{new_token, token_hash};
@@ -37,6 +37,98 @@ pub struct NewOrganisation {
     pub is_emergency_hospital: bool,
 }
 
+/// Changes to an organisation as submitted: the fields of [`NewOrganisation`] but its parent,
+/// and for a support center its districts.
+#[derive(Debug, Clone, Default)]
+pub struct OrganisationChanges {
+    pub kind: String,
+    pub name: String,
+    pub name_kana: String,
+    pub address: String,
+    pub phone: String,
+    pub is_emergency_hospital: bool,
+    /// The districts the center serves, in the city's order (blank lines are ignored); `None`
+    /// leaves them as they are.
+    pub districts: Option<Vec<String>>,
+}
+
+/// The fields an administrator sets on an organisation, on creation and on edit.
+#[derive(Debug, Clone, Copy)]
+struct OrgInput<'a> {
+    kind: &'a str,
+    name: &'a str,
+    name_kana: &'a str,
+    address: &'a str,
+    phone: &'a str,
+    is_emergency_hospital: bool,
+}
+
+impl NewOrganisation {
+    fn fields(&self) -> OrgInput<'_> {
+        OrgInput {
+            kind: &self.kind,
+            name: &self.name,
+            name_kana: &self.name_kana,
+            address: &self.address,
+            phone: &self.phone,
+            is_emergency_hospital: self.is_emergency_hospital,
+        }
+    }
+}
+
+impl OrganisationChanges {
+    fn fields(&self) -> OrgInput<'_> {
+        OrgInput {
+            kind: &self.kind,
+            name: &self.name,
+            name_kana: &self.name_kana,
+            address: &self.address,
+            phone: &self.phone,
+            is_emergency_hospital: self.is_emergency_hospital,
+        }
+    }
+}
+
+/// The same fields, checked.
+#[derive(Debug, Clone)]
+struct OrgFields {
+    kind: OrgKind,
+    name: String,
+    name_kana: String,
+    address: String,
+    phone: String,
+    is_emergency_hospital: bool,
+}
+
+/// Checks an organisation's fields, adding what is wrong to `errs`. `None` when anything was.
+fn check_organisation(input: OrgInput<'_>, errs: &mut Invalid) -> Option<OrgFields> {
+    let before = errs.0.len();
+    let kind = OrgKind::parse("kind", input.kind).map_err(|e| errs.push(e)).ok();
+    let name = text("name", input.name, true, 100).map_err(|e| errs.push(e)).unwrap_or_default();
+    let name_kana =
+        text("name_kana", input.name_kana, false, 100).map_err(|e| errs.push(e)).unwrap_or_default();
+    if !name_kana.is_empty() && !tsunagu_domain::text::is_kana_text(&name_kana) {
+        errs.push(FieldError::new("name_kana", "error.kana_only"));
+    }
+    let address = text("address", input.address, false, 200).map_err(|e| errs.push(e)).unwrap_or_default();
+    let phone = text("phone", input.phone, false, 20).map_err(|e| errs.push(e)).unwrap_or_default();
+    if !phone.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' ') {
+        errs.push(FieldError::new("phone", "error.phone_chars"));
+    }
+    if input.is_emergency_hospital && kind.is_some_and(|k| !k.is_medical()) {
+        errs.push(FieldError::new("is_emergency_hospital", "error.emergency_needs_hospital"));
+    }
+    let kind = kind?;
+    (errs.0.len() == before).then_some(OrgFields {
+        kind,
+        name,
+        name_kana,
+        address,
+        phone,
+        is_emergency_hospital: input.is_emergency_hospital,
+    })
+}
+
 /// A person to invite (or add from the command line).
 #[derive(Debug, Clone, Default)]
 pub struct NewPerson {
@@ -47,6 +139,138 @@ pub struct NewPerson {
     pub email: String,
     pub duties: Vec<String>,
     pub organisation_ids: Vec<String>,
+}
+
+/// Changes to a person's account as submitted by an administrator: everything of
+/// [`NewPerson`] but the login, which never changes.
+#[derive(Debug, Clone, Default)]
+pub struct PersonChanges {
+    pub display_name: String,
+    pub display_name_kana: String,
+    pub profession: String,
+    pub email: String,
+    pub duties: Vec<String>,
+    pub organisation_ids: Vec<String>,
+}
+
+/// The fields an administrator sets on a person, on invitation and on edit.
+#[derive(Debug, Clone, Copy)]
+struct ProfileInput<'a> {
+    display_name: &'a str,
+    display_name_kana: &'a str,
+    profession: &'a str,
+    email: &'a str,
+    duties: &'a [String],
+    organisation_ids: &'a [String],
+}
+
+impl NewPerson {
+    fn profile(&self) -> ProfileInput<'_> {
+        ProfileInput {
+            display_name: &self.display_name,
+            display_name_kana: &self.display_name_kana,
+            profession: &self.profession,
+            email: &self.email,
+            duties: &self.duties,
+            organisation_ids: &self.organisation_ids,
+        }
+    }
+}
+
+impl PersonChanges {
+    fn profile(&self) -> ProfileInput<'_> {
+        ProfileInput {
+            display_name: &self.display_name,
+            display_name_kana: &self.display_name_kana,
+            profession: &self.profession,
+            email: &self.email,
+            duties: &self.duties,
+            organisation_ids: &self.organisation_ids,
+        }
+    }
+}
+
+/// The same fields, checked: duties and organisations each once, in the order given.
+#[derive(Debug, Clone)]
+struct Profile {
+    name: PersonName,
+    profession: Profession,
+    email: Option<String>,
+    duties: Vec<Duty>,
+    organisation_ids: Vec<String>,
+}
+
+/// Checks a person's fields, adding what is wrong to `errs` (organisations must exist as `tx`
+/// sees them). `None` when anything was wrong.
+async fn check_profile(tx: &mut Tx, input: ProfileInput<'_>, errs: &mut Invalid) -> Result<Option<Profile>> {
+    let before = errs.0.len();
+    let name = PersonName::parse(input.display_name, input.display_name_kana)
+        .map_err(|e| e.0.into_iter().for_each(|x| errs.push(x)))
+        .ok();
+    let profession = Profession::parse("profession", input.profession).map_err(|e| errs.push(e)).ok();
+    let email = text("email", input.email, false, 254).map_err(|e| errs.push(e)).unwrap_or_default();
+    if !email.is_empty() && (!email.contains('@') || email.contains(char::is_whitespace)) {
+        errs.push(FieldError::new("email", "error.bad_email"));
+    }
+    let mut duties = Vec::new();
+    for d in input.duties {
+        match Duty::parse("duties", d) {
+            Ok(d) if duties.contains(&d) => {}
+            Ok(d) => duties.push(d),
+            Err(e) => errs.push(e),
+        }
+    }
+    let mut orgs: Vec<String> = Vec::new();
+    for o in input.organisation_ids.iter().filter(|o| !o.trim().is_empty()) {
+        match o.trim().parse::<OrganisationId>() {
+            Ok(id) if orgs.contains(&id.to_string()) => {}
+            Ok(id) if tx.organisation_exists(&id.to_string()).await? => orgs.push(id.to_string()),
+            _ => errs.push(FieldError::new("organisation_ids", "error.unknown_choice")),
+        }
+    }
+    if errs.0.len() != before {
+        return Ok(None);
+    }
+    let (Some(name), Some(profession)) = (name, profession) else {
+        return Err(AppError::Internal("validated person lost a field".into()));
+    };
+    Ok(Some(Profile {
+        name,
+        profession,
+        email: (!email.is_empty()).then_some(email),
+        duties,
+        organisation_ids: orgs,
+    }))
+}
+
+/// Logins that name a page of their own under `/admin/people/`.
+const RESERVED_LOGINS: &[&str] = &["invite"];
+
+/// A person's account as an administrator sees it on its own page.
+#[derive(Debug, Clone)]
+pub struct PersonDetail {
+    pub user: UserRow,
+    pub duties: Vec<String>,
+    pub affiliations: Vec<AffiliationRow>,
+    pub has_totp: bool,
+    pub passkeys: usize,
+    pub recovery_codes_left: i64,
+    /// The invitation whose link still works, for people who have not set a password yet.
+    pub open_invitation: Option<InvitationRow>,
+}
+
+impl PersonDetail {
+    pub fn has_second_factor(&self) -> bool {
+        self.has_totp || self.passkeys > 0
+    }
+}
+
+/// An organisation as an administrator sees it on its own page.
+#[derive(Debug, Clone)]
+pub struct OrganisationDetail {
+    pub org: OrgRow,
+    pub districts: Vec<String>,
+    pub parent_name: Option<String>,
 }
 
 /// A support center with its districts, for the admin list and routing.
@@ -121,19 +345,7 @@ impl App {
         actor.ensure_may_write()?;
         let now = self.now();
         let mut errs = Invalid::default();
-        let kind = OrgKind::parse("kind", &input.kind).map_err(|e| errs.push(e)).ok();
-        let name = text("name", &input.name, true, 100).map_err(|e| errs.push(e)).unwrap_or_default();
-        let name_kana =
-            text("name_kana", &input.name_kana, false, 100).map_err(|e| errs.push(e)).unwrap_or_default();
-        if !name_kana.is_empty() && !tsunagu_domain::text::is_kana_text(&name_kana) {
-            errs.push(FieldError::new("name_kana", "error.kana_only"));
-        }
-        let address =
-            text("address", &input.address, false, 200).map_err(|e| errs.push(e)).unwrap_or_default();
-        let phone = text("phone", &input.phone, false, 20).map_err(|e| errs.push(e)).unwrap_or_default();
-        if !phone.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' ') {
-            errs.push(FieldError::new("phone", "error.phone_chars"));
-        }
+        let fields = check_organisation(input.fields(), &mut errs);
         let parent_id = match input.parent_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(p) => match p.parse::<OrganisationId>() {
                 Ok(id) if self.store.organisation(&id.to_string()).await?.is_some() => Some(id.to_string()),
@@ -145,22 +357,19 @@ impl App {
             None => None,
         };
         errs.into_result()?;
-        let kind = kind.ok_or_else(|| Invalid::one("kind", "error.unknown_choice"))?;
-        if input.is_emergency_hospital && !kind.is_medical() {
-            return Err(Invalid::one("is_emergency_hospital", "error.emergency_needs_hospital").into());
-        }
+        let f = fields.ok_or_else(|| AppError::Internal("validated organisation lost a field".into()))?;
         let row = OrgRow {
             id: OrganisationId::new().to_string(),
-            kind: kind.code().to_string(),
-            name,
-            name_kana,
+            kind: f.kind.code().to_string(),
+            name: f.name,
+            name_kana: f.name_kana,
             parent_id,
             city_no: None,
-            address,
-            phone,
+            address: f.address,
+            phone: f.phone,
             jurisdiction: String::new(),
             operator_name: String::new(),
-            is_emergency_hospital: input.is_emergency_hospital,
+            is_emergency_hospital: f.is_emergency_hospital,
             created_at: now.micros(),
             updated_at: now.micros(),
         };
@@ -168,6 +377,116 @@ impl App {
         tx.insert_organisation(&row).await?;
         tx.append_audit(
             actor.event(now, Action::OrganisationCreated, Outcome::Success).target("organisation", &row.id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// One organisation with its districts, for its page.
+    pub async fn organisation_detail(&self, actor: &Actor, id: &str) -> Result<OrganisationDetail> {
+        ensure_admin(self, actor).await?;
+        let org = self.existing_organisation(id).await?;
+        let districts = self.store.districts_of(&org.id).await?;
+        let parent_name = match &org.parent_id {
+            Some(p) => self.store.organisation(p).await?.map(|p| p.name),
+            None => None,
+        };
+        Ok(OrganisationDetail { org, districts, parent_name })
+    }
+
+    async fn existing_organisation(&self, id: &str) -> Result<OrgRow> {
+        let id = id.parse::<OrganisationId>().map_err(|_| AppError::NotFound)?;
+        self.store.organisation(&id.to_string()).await?.ok_or(AppError::NotFound)
+    }
+
+    /// Changes an organisation, checked like a new one. A support center's districts are
+    /// replaced by the ones given, in their order; a district another center serves is refused
+    /// with that center's name (a district belongs to one center only).
+    pub async fn update_organisation(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: OrganisationChanges,
+    ) -> Result<OrgRow> {
+        ensure_admin(self, actor).await?;
+        actor.ensure_may_write()?;
+        let now = self.now();
+        let old = self.existing_organisation(id).await?;
+        let old_districts = self.store.districts_of(&old.id).await?;
+        let mut errs = Invalid::default();
+        let fields = check_organisation(input.fields(), &mut errs);
+        let mut districts: Vec<String> = Vec::new();
+        for line in input.districts.iter().flatten().filter(|l| !l.trim().is_empty()) {
+            match District::parse(line) {
+                Ok(d) if districts.iter().any(|x| x == d.as_str()) => errs.push(
+                    FieldError::new("districts", "error.district_repeated").arg("district", d.as_str()),
+                ),
+                Ok(d) => districts.push(d.as_str().to_string()),
+                Err(e) => errs.push(FieldError { field: "districts", ..e }),
+            }
+        }
+        let districts = if input.districts.is_some() { districts } else { old_districts.clone() };
+        if let Some(f) = &fields
+            && !f.kind.is_support_center()
+            && !districts.is_empty()
+        {
+            errs.push(FieldError::new("districts", "error.districts_need_center"));
+        }
+        let mut tx = self.store.begin().await?;
+        for d in &districts {
+            if let Some(center) = tx.center_for_district(d).await?
+                && center.id != old.id
+            {
+                errs.push(
+                    FieldError::new("districts", "error.district_taken")
+                        .arg("district", d.as_str())
+                        .arg("center", center.name),
+                );
+            }
+        }
+        errs.into_result()?;
+        let f = fields.ok_or_else(|| AppError::Internal("validated organisation lost a field".into()))?;
+        let row = OrgRow {
+            kind: f.kind.code().to_string(),
+            name: f.name,
+            name_kana: f.name_kana,
+            address: f.address,
+            phone: f.phone,
+            is_emergency_hospital: f.is_emergency_hospital,
+            updated_at: now.micros(),
+            ..old.clone()
+        };
+        let mut changed: Vec<&str> = Vec::new();
+        for (field, differs) in [
+            ("kind", row.kind != old.kind),
+            ("name", row.name != old.name),
+            ("name_kana", row.name_kana != old.name_kana),
+            ("address", row.address != old.address),
+            ("phone", row.phone != old.phone),
+            ("is_emergency_hospital", row.is_emergency_hospital != old.is_emergency_hospital),
+            ("districts", districts != old_districts),
+        ] {
+            if differs {
+                changed.push(field);
+            }
+        }
+        if changed.is_empty() {
+            return Ok(old);
+        }
+        if !tx.update_organisation(&row).await? {
+            return Err(AppError::NotFound);
+        }
+        if districts != old_districts {
+            tx.replace_districts(&row.id, &districts).await.map_err(|e| {
+                conflict_to_field(e, "districts_pkey", "districts", "error.district_conflict")
+            })?;
+        }
+        tx.append_audit(
+            actor
+                .event(now, Action::OrganisationUpdated, Outcome::Success)
+                .target("organisation", &row.id)
+                .detail(changed.join(" ")),
         )
         .await?;
         tx.commit().await?;
@@ -197,40 +516,29 @@ impl App {
     ) -> Result<UserRow> {
         let now = self.now();
         let mut errs = Invalid::default();
-        let login = Login::parse(&input.login).map_err(|e| errs.push(e)).ok();
-        let name = PersonName::parse(&input.display_name, &input.display_name_kana)
-            .map_err(|e| e.0.into_iter().for_each(|x| errs.push(x)))
-            .ok();
-        let profession = Profession::parse("profession", &input.profession).map_err(|e| errs.push(e)).ok();
-        let email = text("email", &input.email, false, 254).map_err(|e| errs.push(e)).unwrap_or_default();
-        if !email.is_empty() && (!email.contains('@') || email.contains(char::is_whitespace)) {
-            errs.push(FieldError::new("email", "error.bad_email"));
-        }
-        let mut duties = Vec::new();
-        for d in &input.duties {
-            match Duty::parse("duties", d) {
-                Ok(d) => duties.push(d),
-                Err(e) => errs.push(e),
+        let login = match Login::parse(&input.login) {
+            Ok(l) if RESERVED_LOGINS.contains(&l.as_str()) => {
+                errs.push(FieldError::new("login", "error.login_reserved"));
+                None
             }
-        }
-        let mut orgs = Vec::new();
-        for o in input.organisation_ids.iter().filter(|o| !o.trim().is_empty()) {
-            match o.parse::<OrganisationId>() {
-                Ok(id) if tx.organisation_exists(&id.to_string()).await? => orgs.push(id.to_string()),
-                _ => errs.push(FieldError::new("organisation_ids", "error.unknown_choice")),
+            Ok(l) => Some(l),
+            Err(e) => {
+                errs.push(e);
+                None
             }
-        }
+        };
+        let profile = check_profile(tx, input.profile(), &mut errs).await?;
         errs.into_result()?;
-        let (Some(login), Some(name), Some(profession)) = (login, name, profession) else {
+        let (Some(login), Some(p)) = (login, profile) else {
             return Err(AppError::Internal("validated person lost a field".into()));
         };
         let row = UserRow {
             id: new_user_id(),
             login: login.as_str().to_string(),
-            display_name: name.display,
-            display_name_kana: name.kana,
-            profession: profession.code().to_string(),
-            email: (!email.is_empty()).then_some(email),
+            display_name: p.name.display,
+            display_name_kana: p.name.kana,
+            profession: p.profession.code().to_string(),
+            email: p.email,
             password_hash: None,
             totp_secret: None,
             totp_enabled_at: None,
@@ -241,13 +549,183 @@ impl App {
         tx.insert_user(&row)
             .await
             .map_err(|e| conflict_to_field(e, "users_login_key", "login", "error.login_taken"))?;
-        for d in duties {
+        for d in p.duties {
             tx.add_duty(&row.id, d.code()).await?;
         }
-        for o in orgs {
+        for o in p.organisation_ids {
             tx.add_affiliation(&row.id, &o).await?;
         }
         Ok(row)
+    }
+
+    /// One person's account, duties, affiliations and login factors, for their page.
+    pub async fn person_detail(&self, actor: &Actor, login: &str) -> Result<PersonDetail> {
+        ensure_admin(self, actor).await?;
+        let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound)?;
+        let open_invitation = match user.password_hash {
+            None => self.store.open_invitation_of(&user.id, self.now().micros()).await?,
+            Some(_) => None,
+        };
+        Ok(PersonDetail {
+            duties: self.store.duties_of(&user.id).await?,
+            affiliations: self.store.affiliations_of(&user.id).await?,
+            has_totp: user.totp_enabled_at.is_some(),
+            passkeys: self.store.passkeys_of(&user.id).await?.len(),
+            recovery_codes_left: self.store.unused_recovery_codes(&user.id).await?,
+            open_invitation,
+            user,
+        })
+    }
+
+    /// Changes a person's name, profession, e-mail, duties and affiliations, checked like an
+    /// invitation. Duties take effect on the person's next request. An administrator cannot
+    /// take their own administrator duty away (so one always remains).
+    pub async fn update_person(&self, actor: &Actor, login: &str, input: PersonChanges) -> Result<UserRow> {
+        ensure_admin(self, actor).await?;
+        actor.ensure_may_write()?;
+        let now = self.now();
+        let old = self.store.user_by_login(login).await?.ok_or(AppError::NotFound)?;
+        let old_duties = self.store.duties_of(&old.id).await?;
+        let old_orgs: Vec<String> =
+            self.store.affiliations_of(&old.id).await?.into_iter().map(|a| a.organisation_id).collect();
+        let admin = Duty::SystemAdministrator.code();
+        let mut errs = Invalid::default();
+        if old.id == actor.user_id
+            && old_duties.iter().any(|d| d == admin)
+            && !input.duties.iter().any(|d| d == admin)
+        {
+            errs.push(FieldError::new("duties", "error.cannot_remove_own_admin"));
+        }
+        let mut tx = self.store.begin().await?;
+        let profile = check_profile(&mut tx, input.profile(), &mut errs).await?;
+        errs.into_result()?;
+        let p = profile.ok_or_else(|| AppError::Internal("validated person lost a field".into()))?;
+        let row = UserRow {
+            display_name: p.name.display,
+            display_name_kana: p.name.kana,
+            profession: p.profession.code().to_string(),
+            email: p.email,
+            ..old.clone()
+        };
+        let duties: Vec<&str> = p.duties.iter().map(|d| d.code()).collect();
+        let mut changed: Vec<String> = Vec::new();
+        for (field, differs) in [
+            ("display_name", row.display_name != old.display_name),
+            ("display_name_kana", row.display_name_kana != old.display_name_kana),
+            ("profession", row.profession != old.profession),
+            ("email", row.email != old.email),
+        ] {
+            if differs {
+                changed.push(field.to_string());
+            }
+        }
+        // Which duties were given and taken (codes, no personal data): the audit log shows who
+        // made whom an administrator.
+        let mut duty_changes: Vec<String> = Vec::new();
+        duty_changes
+            .extend(duties.iter().filter(|d| !old_duties.iter().any(|o| o == *d)).map(|d| format!("+{d}")));
+        duty_changes
+            .extend(old_duties.iter().filter(|o| !duties.contains(&o.as_str())).map(|o| format!("-{o}")));
+        if !duty_changes.is_empty() {
+            changed.push(format!("duties:{}", duty_changes.join(",")));
+        }
+        let mut sorted_old = old_orgs.clone();
+        sorted_old.sort();
+        let mut sorted_new = p.organisation_ids.clone();
+        sorted_new.sort();
+        if sorted_old != sorted_new {
+            changed.push("affiliations".to_string());
+        }
+        if changed.is_empty() {
+            return Ok(old);
+        }
+        if !tx
+            .update_user_profile(
+                &row.id,
+                &row.display_name,
+                &row.display_name_kana,
+                &row.profession,
+                row.email.as_deref(),
+            )
+            .await?
+        {
+            return Err(AppError::NotFound);
+        }
+        tx.replace_duties(&row.id, &duties).await?;
+        tx.replace_affiliations(&row.id, &p.organisation_ids).await?;
+        tx.append_audit(
+            actor
+                .event(now, Action::PersonUpdated, Outcome::Success)
+                .target("user", &row.id)
+                .detail(changed.join(" ")),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Makes a new invitation for a person who has not set a password yet; every earlier link
+    /// of theirs stops working. Returns the person and the new token.
+    pub async fn resend_invitation(&self, actor: &Actor, login: &str) -> Result<(UserRow, String)> {
+        ensure_admin(self, actor).await?;
+        actor.ensure_may_write()?;
+        let now = self.now();
+        let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound)?;
+        if user.password_hash.is_some() {
+            return Err(Invalid::one("invitation", "error.already_active").into());
+        }
+        if user.disabled_at.is_some() {
+            return Err(Invalid::one("invitation", "error.resend_disabled").into());
+        }
+        let token = new_token();
+        let mut tx = self.store.begin().await?;
+        let ended = tx.expire_invitations_of(&user.id, now.micros()).await?;
+        tx.insert_invitation(&InvitationRow {
+            token_hash: token_hash(&token),
+            user_id: user.id.clone(),
+            created_by: actor.user_id.clone(),
+            created_at: now.micros(),
+            expires_at: now.plus_seconds(self.config.invitation_secs).micros(),
+            used_at: None,
+        })
+        .await?;
+        tx.append_audit(
+            actor
+                .event(now, Action::InvitationResent, Outcome::Success)
+                .target("user", &user.id)
+                .detail(format!("ended {ended}")),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((user, token))
+    }
+
+    /// Removes a person's TOTP, recovery codes and passkeys (after they lost their phone, say)
+    /// and ends their sessions, so they log in with their password alone and enrol again.
+    /// Administrators change their own factors on their security page instead.
+    pub async fn reset_second_factors(&self, actor: &Actor, login: &str) -> Result<()> {
+        ensure_admin(self, actor).await?;
+        actor.ensure_may_write()?;
+        let now = self.now();
+        let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound)?;
+        if user.id == actor.user_id {
+            return Err(Invalid::one("second_factors", "error.reset_self").into());
+        }
+        let mut tx = self.store.begin().await?;
+        tx.set_totp(&user.id, None, None).await?;
+        tx.replace_recovery_codes(&user.id, &[]).await?;
+        let passkeys = tx.delete_passkeys_of(&user.id).await?;
+        let sessions = tx.delete_sessions_of(&user.id).await?;
+        let totp = if user.totp_enabled_at.is_some() { "totp" } else { "no_totp" };
+        tx.append_audit(
+            actor
+                .event(now, Action::SecondFactorsReset, Outcome::Success)
+                .target("user", &user.id)
+                .detail(format!("{totp} passkeys {passkeys} sessions {sessions}")),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Invites a person: creates the account without a password and returns the invitation

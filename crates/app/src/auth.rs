@@ -495,6 +495,23 @@ impl App {
         Ok((secret, totp.get_url()))
     }
 
+    /// The TOTP enrolment the actor started but has not confirmed: (secret, otpauth URL).
+    pub async fn totp_pending(&self, actor: &Actor) -> Result<Option<(String, String)>> {
+        let u = self.store.user_by_id(&actor.user_id).await?.ok_or(AppError::Unauthenticated)?;
+        match u.totp_secret.filter(|_| u.totp_enabled_at.is_none()) {
+            Some(secret) => {
+                let url = make_totp(&secret, &u.login)?.get_url();
+                Ok(Some((secret, url)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// How many unused recovery codes the actor has left.
+    pub async fn recovery_codes_left(&self, actor: &Actor) -> Result<i64> {
+        Ok(self.store.unused_recovery_codes(&actor.user_id).await?)
+    }
+
     /// Confirms TOTP enrolment with a code from the app. Returns fresh recovery codes, shown once.
     pub async fn totp_confirm(&self, actor: &Actor, code: &str) -> Result<Vec<String>> {
         actor.ensure_may_write()?;

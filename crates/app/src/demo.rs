@@ -1,5 +1,6 @@
 //! The demo region: Kanazawa's 19 community support centers and 2 branches with their districts
-//! (from the city's slide deck), plausible providers, and one demo account per kind of person.
+//! (from the city's slide deck), plausible providers, one demo account per kind of person, and a
+//! few patients with their care teams and months of timeline (`demo/patients.rs`).
 
 use tsunagu_domain::audit::{Action, NewEvent, Outcome};
 use tsunagu_domain::org::OrgKind;
@@ -8,6 +9,8 @@ use tsunagu_store::orgs::OrgRow;
 
 use crate::admin::NewPerson;
 use crate::{App, AppError, Result};
+
+mod patients;
 
 /// The city's list of support centers (section (9) of the seed deck).
 pub const CENTERS_CSV: &str = include_str!("../../../data/kanazawa-community-support-centers.csv");
@@ -284,6 +287,7 @@ impl App {
             keys.push((p.key.to_string(), row.id));
         }
         let hash = self.hash_password(password)?;
+        let mut accounts = Vec::new();
         for p in PEOPLE {
             let org_id = keys.iter().find(|(k, _)| k == p.organisation).map(|(_, id)| id.clone());
             let input = NewPerson {
@@ -293,11 +297,18 @@ impl App {
                 profession: p.profession.to_string(),
                 email: String::new(),
                 duties: p.duties.iter().map(|d| (*d).to_string()).collect(),
-                organisation_ids: org_id.into_iter().collect(),
+                organisation_ids: org_id.iter().cloned().collect(),
             };
             let user = self.write_person(&mut tx, &input).await?;
             tx.set_password_hash(&user.id, &hash).await?;
+            accounts.push(patients::Account {
+                login: p.login,
+                id: user.id,
+                profession: p.profession,
+                org: org_id,
+            });
         }
+        patients::load(&mut tx, &accounts, self.now()).await?;
         tx.append_audit(NewEvent::new(self.now(), Action::DemoLoaded, Outcome::Success).detail("kanazawa"))
             .await?;
         tx.commit().await?;

@@ -7,9 +7,11 @@ pub mod audit;
 pub mod auth;
 pub mod demo;
 mod error;
+pub mod live;
 pub mod mail;
 pub mod passkeys;
 pub mod secret;
+pub mod sharing;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -42,6 +44,9 @@ pub struct AppConfig {
     /// Argon2 parameters (memory KiB, iterations); lower only in tests.
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// An urgent message nobody has acknowledged this long is raised to the sub-attending
+    /// physician (or the attending physician when there is none).
+    pub escalation_minutes: i64,
 }
 
 impl Default for AppConfig {
@@ -57,6 +62,7 @@ impl Default for AppConfig {
             public_url: "http://localhost:8080".into(),
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            escalation_minutes: 30,
         }
     }
 }
@@ -71,12 +77,14 @@ pub struct App {
     pub mailer: Option<Arc<dyn mail::Mailer>>,
     /// The WebAuthn relying party, built once from `public_url` (`None`: passkeys are off).
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// The in-process hub of live updates (shared by every clone of the app).
+    pub live: live::Live,
 }
 
 impl App {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: AppConfig) -> Self {
         let webauthn = passkeys::relying_party(&config.public_url);
-        Self { store, clock, config: Arc::new(config), mailer: None, webauthn }
+        Self { store, clock, config: Arc::new(config), mailer: None, webauthn, live: live::Live::new() }
     }
 
     pub fn now(&self) -> tsunagu_domain::Timestamp {

@@ -21,6 +21,8 @@ pub enum Action {
     OrganisationCreated,
     OrganisationUpdated,
     PersonInvited,
+    PersonUpdated,
+    InvitationResent,
     InvitationAccepted,
     AccountDisabled,
     AccountEnabled,
@@ -30,12 +32,33 @@ pub enum Action {
     RecoveryCodeUsed,
     PasskeyAdded,
     PasskeyRemoved,
+    SecondFactorsReset,
     ClientCertificateBound,
     TokenCreated,
     TokenRevoked,
     SettingChanged,
     DemoLoaded,
     BackupTaken,
+    PatientRegistered,
+    PatientRead,
+    PatientUpdated,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    TeamRequested,
+    TeamInvited,
+    TeamApproved,
+    TeamRefused,
+    TeamRemoved,
+    TimelineRead,
+    EntryWritten,
+    EntryCorrected,
+    MessageAcknowledged,
+    MessageEscalated,
+    VitalsRead,
+    EmergencyOpened,
+    EmergencyRead,
+    EmergencySearched,
+    AccessLogRead,
 }
 
 impl Action {
@@ -51,6 +74,8 @@ impl Action {
             Action::OrganisationCreated => "organisation.created",
             Action::OrganisationUpdated => "organisation.updated",
             Action::PersonInvited => "person.invited",
+            Action::PersonUpdated => "person.updated",
+            Action::InvitationResent => "invitation.resent",
             Action::InvitationAccepted => "invitation.accepted",
             Action::AccountDisabled => "account.disabled",
             Action::AccountEnabled => "account.enabled",
@@ -60,12 +85,33 @@ impl Action {
             Action::RecoveryCodeUsed => "recovery_code.used",
             Action::PasskeyAdded => "passkey.added",
             Action::PasskeyRemoved => "passkey.removed",
+            Action::SecondFactorsReset => "second_factors.reset",
             Action::ClientCertificateBound => "client_certificate.bound",
             Action::TokenCreated => "token.created",
             Action::TokenRevoked => "token.revoked",
             Action::SettingChanged => "setting.changed",
             Action::DemoLoaded => "demo.loaded",
             Action::BackupTaken => "backup.taken",
+            Action::PatientRegistered => "patient.registered",
+            Action::PatientRead => "patient.read",
+            Action::PatientUpdated => "patient.updated",
+            Action::ConsentRecorded => "consent.recorded",
+            Action::ConsentWithdrawn => "consent.withdrawn",
+            Action::TeamRequested => "team.requested",
+            Action::TeamInvited => "team.invited",
+            Action::TeamApproved => "team.approved",
+            Action::TeamRefused => "team.refused",
+            Action::TeamRemoved => "team.removed",
+            Action::TimelineRead => "timeline.read",
+            Action::EntryWritten => "entry.written",
+            Action::EntryCorrected => "entry.corrected",
+            Action::MessageAcknowledged => "message.acknowledged",
+            Action::MessageEscalated => "message.escalated",
+            Action::VitalsRead => "vitals.read",
+            Action::EmergencyOpened => "emergency.opened",
+            Action::EmergencyRead => "emergency.read",
+            Action::EmergencySearched => "emergency.searched",
+            Action::AccessLogRead => "access_log.read",
         }
     }
 }
@@ -134,6 +180,11 @@ impl NewEvent {
 
     pub fn address(mut self, address: Option<String>) -> Self {
         self.address = address;
+        self
+    }
+
+    pub fn patient(mut self, patient_id: impl ToString) -> Self {
+        self.patient_id = Some(patient_id.to_string());
         self
     }
 

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod ids;
 pub mod org;
 pub mod person;
+pub mod sharing;
 pub mod text;
 pub mod throttle;
 pub mod validation;

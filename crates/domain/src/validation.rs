@@ -13,15 +13,24 @@ pub struct FieldError {
     pub code: &'static str,
     /// A number the message may show (a length limit, say).
     pub limit: Option<usize>,
+    /// Names the message may show, for its `{name}` placeholders: facts of the region's
+    /// directory (the support center that already serves a district, say), never personal data.
+    pub args: Vec<(&'static str, String)>,
 }
 
 impl FieldError {
     pub fn new(field: &'static str, code: &'static str) -> Self {
-        Self { field, code, limit: None }
+        Self { field, code, limit: None, args: Vec::new() }
     }
 
     pub fn with_limit(field: &'static str, code: &'static str, limit: usize) -> Self {
-        Self { field, code, limit: Some(limit) }
+        Self { field, code, limit: Some(limit), args: Vec::new() }
+    }
+
+    /// The same error with a name for the message's `{name}` placeholder.
+    pub fn arg(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.args.push((name, value.into()));
+        self
     }
 }
 
@@ -107,6 +116,13 @@ mod tests {
     #[test]
     fn control_characters_are_refused() {
         assert_eq!(text("name", "a\u{0}b", true, 10).unwrap_err().code, "error.control_chars");
+    }
+
+    #[test]
+    fn names_for_the_message_are_kept_but_not_shown_in_the_summary() {
+        let e = FieldError::new("districts", "error.district_taken").arg("center", "センターA");
+        assert_eq!(e.args, vec![("center", "センターA".to_string())]);
+        assert_eq!(Invalid::from(e).to_string(), "districts: error.district_taken");
     }
 
     #[test]

@@ -87,6 +87,18 @@ impl Store {
         Ok(rows.into_iter().map(StoredEvent::from).collect())
     }
 
+    /// Every event about one patient, oldest first (the disclosure printout).
+    pub async fn audit_events_for_patient(&self, patient_id: &str, limit: i64) -> Result<Vec<StoredEvent>> {
+        let sql =
+            format!("select {EVENT_COLUMNS} from audit_events where patient_id = $1 order by seq limit $2");
+        let rows = read!(self, |c| sqlx::query_as::<_, EventRow>(&sql)
+            .bind(patient_id)
+            .bind(limit)
+            .fetch_all(c)
+            .await)?;
+        Ok(rows.into_iter().map(StoredEvent::from).collect())
+    }
+
     /// Appends events in a transaction of their own (for events that record no other change:
     /// a failed login, a refused access).
     pub async fn append_audit(&self, events: Vec<NewEvent>) -> Result<()> {

@@ -14,8 +14,10 @@ use sqlx::sqlite::{
 };
 
 pub mod audit;
+pub mod live;
 mod migrate;
 pub mod orgs;
+pub mod patients;
 pub mod people;
 pub mod security;
 #[cfg(feature = "testing")]

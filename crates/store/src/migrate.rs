@@ -8,10 +8,16 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use crate::{Db, Result, Store};
 
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql"))];
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, "sharing", include_str!("../migrations/sqlite/0002_sharing.sql")),
+    (3, "live", include_str!("../migrations/sqlite/0003_live.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
+    (2, "sharing", include_str!("../migrations/postgres/0002_sharing.sql")),
+    (3, "live", include_str!("../migrations/postgres/0003_live.sql")),
+];
 
 /// Migrations embedded in the binary, in the shape sqlx's migrator reads.
 #[derive(Debug)]

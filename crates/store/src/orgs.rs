@@ -59,13 +59,28 @@ order by kind, name, id"
 
     /// The support center responsible for a district.
     pub async fn center_for_district(&self, district: &str) -> Result<Option<OrgRow>> {
-        let sql = format!(
-            "select {} from organisations o join districts d on d.support_center_id = o.id \
-             where d.name = $1",
-            ORG_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
-        );
+        let sql = center_for_district_sql();
         Ok(read!(self, |c| sqlx::query_as::<_, OrgRow>(&sql).bind(district).fetch_optional(c).await)?)
     }
+
+    /// The districts a support center serves, in the city's order.
+    pub async fn districts_of(&self, center_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = read!(self, |c| sqlx::query_as(
+            "select name from districts where support_center_id = $1 order by position, name"
+        )
+        .bind(center_id)
+        .fetch_all(c)
+        .await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
+
+fn center_for_district_sql() -> String {
+    format!(
+        "select {} from organisations o join districts d on d.support_center_id = o.id \
+         where d.name = $1",
+        ORG_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
+    )
 }
 
 impl Tx {
@@ -100,6 +115,50 @@ impl Tx {
             .bind(o.updated_at)
             .execute(c)
             .await)?;
+        Ok(())
+    }
+
+    /// Writes every column of an organisation but its id and `created_at`. Returns whether it
+    /// exists.
+    pub async fn update_organisation(&mut self, o: &OrgRow) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update organisations set kind = $2, name = $3, name_kana = $4, parent_id = $5, \
+             city_no = $6, address = $7, phone = $8, jurisdiction = $9, operator_name = $10, \
+             is_emergency_hospital = $11, updated_at = $12 where id = $1"
+        )
+        .bind(&o.id)
+        .bind(&o.kind)
+        .bind(&o.name)
+        .bind(&o.name_kana)
+        .bind(&o.parent_id)
+        .bind(&o.city_no)
+        .bind(&o.address)
+        .bind(&o.phone)
+        .bind(&o.jurisdiction)
+        .bind(&o.operator_name)
+        .bind(o.is_emergency_hospital)
+        .bind(o.updated_at)
+        .execute(c)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    /// The support center responsible for a district, as this transaction sees it.
+    pub async fn center_for_district(&mut self, district: &str) -> Result<Option<OrgRow>> {
+        let sql = center_for_district_sql();
+        Ok(on_tx!(self, |c| sqlx::query_as::<_, OrgRow>(&sql).bind(district).fetch_optional(c).await)?)
+    }
+
+    /// Makes `names` the districts of a support center, in this order. A district another
+    /// center serves is a conflict on `districts_pkey`: a district belongs to one center only.
+    pub async fn replace_districts(&mut self, center_id: &str, names: &[String]) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query("delete from districts where support_center_id = $1")
+            .bind(center_id)
+            .execute(&mut *c)
+            .await)?;
+        for (i, name) in names.iter().enumerate() {
+            self.insert_district(name, center_id, i64::try_from(i).unwrap_or(i64::MAX)).await?;
+        }
         Ok(())
     }
 

@@ -137,6 +137,54 @@ impl Tx {
         Ok(())
     }
 
+    /// Changes what an administrator may change of an account: the name, its reading, the
+    /// profession and the e-mail address. Returns whether the account exists.
+    pub async fn update_user_profile(
+        &mut self,
+        user_id: &str,
+        display_name: &str,
+        display_name_kana: &str,
+        profession: &str,
+        email: Option<&str>,
+    ) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update users set display_name = $2, display_name_kana = $3, profession = $4, email = $5 \
+             where id = $1"
+        )
+        .bind(user_id)
+        .bind(display_name)
+        .bind(display_name_kana)
+        .bind(profession)
+        .bind(email)
+        .execute(c)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    /// Gives a person exactly these duties (a duty named twice is held once).
+    pub async fn replace_duties(&mut self, user_id: &str, duties: &[&str]) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query("delete from user_duties where user_id = $1")
+            .bind(user_id)
+            .execute(&mut *c)
+            .await)?;
+        for d in duties {
+            self.add_duty(user_id, d).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes a person a member of exactly these organisations (one named twice counts once).
+    pub async fn replace_affiliations(&mut self, user_id: &str, organisation_ids: &[String]) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query("delete from affiliations where user_id = $1")
+            .bind(user_id)
+            .execute(&mut *c)
+            .await)?;
+        for o in organisation_ids {
+            self.add_affiliation(user_id, o).await?;
+        }
+        Ok(())
+    }
+
     pub async fn set_password_hash(&mut self, user_id: &str, hash: &str) -> Result<()> {
         exec_tx!(self, |c| sqlx::query("update users set password_hash = $2 where id = $1")
             .bind(user_id)

@@ -148,6 +148,20 @@ impl Store {
         .await)?)
     }
 
+    /// A person's unused invitation that is still valid at `now` (the latest, should there be
+    /// several).
+    pub async fn open_invitation_of(&self, user_id: &str, now: i64) -> Result<Option<InvitationRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, InvitationRow>(
+            "select token_hash, user_id, created_by, created_at, expires_at, used_at \
+             from invitations where user_id = $1 and used_at is null and expires_at > $2 \
+             order by expires_at desc, created_at desc limit 1"
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?)
+    }
+
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         let r: Option<(String,)> =
             read!(self, |c| sqlx::query_as("select value from settings where key = $1")
@@ -312,6 +326,16 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Removes every passkey of a person (an administrator's reset of their second factors).
+    /// Returns how many there were.
+    pub async fn delete_passkeys_of(&mut self, user_id: &str) -> Result<u64> {
+        let n = exec_tx!(self, |c| sqlx::query("delete from passkeys where user_id = $1")
+            .bind(user_id)
+            .execute(c)
+            .await)?;
+        Ok(n)
+    }
+
     pub async fn put_challenge(
         &mut self,
         id: &str,
@@ -426,6 +450,20 @@ impl Tx {
         .execute(c)
         .await)?;
         Ok(n == 1)
+    }
+
+    /// Ends every unused invitation of a person that is still valid at `now`, so its link stops
+    /// working (before a new one is sent). Returns how many were ended.
+    pub async fn expire_invitations_of(&mut self, user_id: &str, now: i64) -> Result<u64> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update invitations set expires_at = $2 \
+             where user_id = $1 and used_at is null and expires_at > $2"
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(c)
+        .await)?;
+        Ok(n)
     }
 
     pub async fn put_setting(&mut self, key: &str, value: &str) -> Result<()> {

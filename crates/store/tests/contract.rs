@@ -10,7 +10,7 @@ use tsunagu_domain::Timestamp;
 use tsunagu_domain::audit::{Action, ChainHead, GENESIS_HASH, NewEvent, Outcome, StoredEvent, Verifier};
 use tsunagu_store::orgs::OrgRow;
 use tsunagu_store::people::UserRow;
-use tsunagu_store::security::{InvitationRow, ThrottleRow, TokenRow};
+use tsunagu_store::security::{InvitationRow, PasskeyRow, ThrottleRow, TokenRow};
 use tsunagu_store::testing::{self, TestDb};
 use tsunagu_store::{Backend, Store, StoreError};
 
@@ -411,6 +411,255 @@ async fn an_invitation_can_be_used_once() {
             Some(InvitationRow { used_at: Some(20), ..inv }),
             "{b:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_users_profile_duties_and_affiliations_are_replaced_not_merged() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        let mut tx = s.begin().await.expect("begin");
+        for id in ["o1", "o2", "o3"] {
+            tx.insert_organisation(&org(id, None)).await.expect("org");
+        }
+        tx.insert_user(&user("u1", "hanako")).await.expect("user");
+        tx.insert_user(&user("u2", "taro")).await.expect("user");
+        for (u, d) in [("u1", "system_administrator"), ("u1", "city_official"), ("u2", "city_official")] {
+            tx.add_duty(u, d).await.expect("duty");
+        }
+        for (u, o) in [("u1", "o1"), ("u1", "o2"), ("u2", "o1")] {
+            tx.add_affiliation(u, o).await.expect("affiliation");
+        }
+        tx.commit().await.expect("commit");
+
+        let mut tx = s.begin().await.expect("begin");
+        let found = tx
+            .update_user_profile("u1", "山田 春子", "やまだ はるこ", "physician", None)
+            .await
+            .expect("update");
+        assert!(found, "{b:?}: the account exists");
+        let nobody = tx.update_user_profile("nobody", "x", "", "clerk", None).await.expect("update");
+        assert!(!nobody, "{b:?}: no such account");
+        tx.replace_duties("u1", &["home_care_coordinator", "city_official", "city_official"])
+            .await
+            .expect("duties");
+        tx.replace_affiliations("u1", &["o3".to_string(), "o3".to_string()]).await.expect("affiliations");
+        tx.commit().await.expect("commit");
+
+        let u = s.user_by_id("u1").await.expect("read").expect("u1");
+        let want = UserRow {
+            display_name: "山田 春子".to_string(),
+            display_name_kana: "やまだ はるこ".to_string(),
+            profession: "physician".to_string(),
+            email: None,
+            ..user("u1", "hanako")
+        };
+        assert_eq!(u, want, "{b:?}: only the profile changed (login, password, created_at kept)");
+        assert_eq!(
+            s.duties_of("u1").await.expect("duties"),
+            ["city_official", "home_care_coordinator"],
+            "{b:?}"
+        );
+        let orgs: Vec<String> =
+            s.affiliations_of("u1").await.expect("aff").into_iter().map(|a| a.organisation_id).collect();
+        assert_eq!(orgs, ["o3"], "{b:?}");
+        // Nobody else's.
+        assert_eq!(s.user_by_id("u2").await.expect("read"), Some(user("u2", "taro")), "{b:?}");
+        assert_eq!(s.duties_of("u2").await.expect("duties"), ["city_official"], "{b:?}");
+        assert_eq!(s.affiliations_of("u2").await.expect("aff").len(), 1, "{b:?}");
+
+        // Emptied, and a change rolled back leaves what was committed.
+        let mut tx = s.begin().await.expect("begin");
+        tx.replace_duties("u1", &[]).await.expect("duties");
+        tx.replace_affiliations("u1", &[]).await.expect("affiliations");
+        tx.commit().await.expect("commit");
+        assert!(s.duties_of("u1").await.expect("duties").is_empty(), "{b:?}");
+        assert!(s.affiliations_of("u1").await.expect("aff").is_empty(), "{b:?}");
+        let mut tx = s.begin().await.expect("begin");
+        tx.replace_duties("u2", &["system_administrator"]).await.expect("duties");
+        tx.update_user_profile("u2", "乗っ取り", "", "clerk", None).await.expect("update");
+        drop(tx);
+        assert_eq!(s.duties_of("u2").await.expect("duties"), ["city_official"], "{b:?}: rolled back");
+        assert_eq!(s.user_by_id("u2").await.expect("read"), Some(user("u2", "taro")), "{b:?}");
+
+        // An affiliation with an organisation that does not exist is refused by the database.
+        let mut tx = s.begin().await.expect("begin");
+        let r = tx.replace_affiliations("u2", &["o-missing".to_string()]).await;
+        assert!(r.is_err(), "{b:?}: affiliations_org_fkey let a missing organisation in");
+    }
+}
+
+#[tokio::test]
+async fn an_organisation_update_writes_every_column_but_its_id_and_creation_time() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_organisation(&org("o1", None)).await.expect("org");
+        tx.insert_organisation(&org("o2", None)).await.expect("org");
+        tx.commit().await.expect("commit");
+
+        let changed = OrgRow {
+            kind: "pharmacy".to_string(),
+            name: "つながり薬局".to_string(),
+            name_kana: "つながりやっきょく".to_string(),
+            parent_id: Some("o2".to_string()),
+            city_no: None,
+            address: "石川県金沢市広坂1-1".to_string(),
+            phone: "076-000-0000".to_string(),
+            jurisdiction: String::new(),
+            operator_name: "株式会社 つながり".to_string(),
+            is_emergency_hospital: false,
+            created_at: 42,
+            updated_at: 1_800_000_000_000_000,
+            ..org("o1", None)
+        };
+        let mut tx = s.begin().await.expect("begin");
+        assert!(tx.update_organisation(&changed).await.expect("update"), "{b:?}");
+        let ghost = OrgRow { id: "nope".to_string(), ..changed.clone() };
+        assert!(!tx.update_organisation(&ghost).await.expect("update"), "{b:?}: no such organisation");
+        tx.commit().await.expect("commit");
+        let read = s.organisation("o1").await.expect("read");
+        assert_eq!(read, Some(OrgRow { created_at: org("o1", None).created_at, ..changed }), "{b:?}");
+        assert_eq!(s.organisation("o2").await.expect("read"), Some(org("o2", None)), "{b:?}: another");
+        assert_eq!(s.count_organisations().await.expect("count"), 2, "{b:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_centers_districts_are_replaced_in_order_and_each_belongs_to_one_center() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_organisation(&org("c1", None)).await.expect("org");
+        tx.insert_organisation(&org("c2", None)).await.expect("org");
+        tx.insert_district("森本", "c1", 0).await.expect("district");
+        tx.insert_district("千坂", "c1", 1).await.expect("district");
+        tx.insert_district("小坂", "c2", 0).await.expect("district");
+        tx.commit().await.expect("commit");
+        assert_eq!(s.districts_of("c1").await.expect("districts"), ["森本", "千坂"], "{b:?}");
+
+        let mut tx = s.begin().await.expect("begin");
+        let names = ["浅野", "森本", "夕日寺"].map(str::to_string);
+        tx.replace_districts("c1", &names).await.expect("replace");
+        assert_eq!(
+            tx.center_for_district("小坂").await.expect("center").map(|o| o.id).as_deref(),
+            Some("c2"),
+            "{b:?}: the transaction sees who serves a district"
+        );
+        assert_eq!(
+            tx.center_for_district("浅野").await.expect("center").map(|o| o.id).as_deref(),
+            Some("c1"),
+            "{b:?}: including its own changes"
+        );
+        assert_eq!(tx.center_for_district("千坂").await.expect("center"), None, "{b:?}: dropped");
+        tx.commit().await.expect("commit");
+        assert_eq!(s.districts_of("c1").await.expect("districts"), names, "{b:?}: in the order given");
+        assert_eq!(s.districts_of("c2").await.expect("districts"), ["小坂"], "{b:?}: another center's");
+        assert_eq!(s.districts_of("nope").await.expect("districts"), Vec::<String>::new(), "{b:?}");
+
+        // A district another center serves cannot be taken: it belongs to one center only.
+        let mut tx = s.begin().await.expect("begin");
+        let r = tx.replace_districts("c1", &["浅野".to_string(), "小坂".to_string()]).await;
+        expect_conflict(b, r, "districts_pkey");
+        drop(tx);
+        assert_eq!(s.districts_of("c1").await.expect("districts"), names, "{b:?}: nothing changed");
+        assert_eq!(
+            s.center_for_district("小坂").await.expect("center").map(|o| o.id).as_deref(),
+            Some("c2"),
+            "{b:?}"
+        );
+        // Moved once the other center gives it up.
+        let mut tx = s.begin().await.expect("begin");
+        tx.replace_districts("c2", &[]).await.expect("give up");
+        tx.replace_districts("c1", &["小坂".to_string()]).await.expect("take");
+        tx.commit().await.expect("commit");
+        assert_eq!(s.districts_of("c1").await.expect("districts"), ["小坂"], "{b:?}");
+        assert!(s.districts_of("c2").await.expect("districts").is_empty(), "{b:?}");
+    }
+}
+
+#[tokio::test]
+async fn expiring_a_persons_invitations_ends_only_their_unused_valid_links() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        add_user(s, "admin", "admin").await;
+        add_user(s, "u1", "hanako").await;
+        add_user(s, "u2", "taro").await;
+        let inv = |hash: &str, user: &str, expires_at: i64, used_at: Option<i64>| InvitationRow {
+            token_hash: hash.to_string(),
+            user_id: user.to_string(),
+            created_by: "admin".to_string(),
+            created_at: 10,
+            expires_at,
+            used_at,
+        };
+        let rows = [
+            inv("valid", "u1", 1000, None),
+            inv("later", "u1", 2000, None),
+            inv("used", "u1", 1000, Some(20)),
+            inv("old", "u1", 40, None),
+            inv("other", "u2", 1000, None),
+        ];
+        let mut tx = s.begin().await.expect("begin");
+        for r in &rows {
+            tx.insert_invitation(r).await.expect("invite");
+        }
+        tx.commit().await.expect("commit");
+        assert_eq!(s.open_invitation_of("u1", 50).await.expect("open"), Some(rows[1].clone()), "{b:?}");
+
+        let mut tx = s.begin().await.expect("begin");
+        assert_eq!(tx.expire_invitations_of("u1", 50).await.expect("expire"), 2, "{b:?}");
+        tx.commit().await.expect("commit");
+        let read = |h: &'static str| async move { s.invitation(h).await.expect("read").expect("row") };
+        assert_eq!(read("valid").await.expires_at, 50, "{b:?}");
+        assert_eq!(read("later").await.expires_at, 50, "{b:?}");
+        assert_eq!(read("used").await, rows[2], "{b:?}: a used invitation is history");
+        assert_eq!(read("old").await, rows[3], "{b:?}: an expired one stays as it was");
+        assert_eq!(read("other").await, rows[4], "{b:?}: another person's");
+        assert_eq!(s.open_invitation_of("u1", 50).await.expect("open"), None, "{b:?}");
+        assert_eq!(s.open_invitation_of("u2", 50).await.expect("open"), Some(rows[4].clone()), "{b:?}");
+
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_invitation(&inv("new", "u1", 3000, None)).await.expect("invite");
+        assert_eq!(tx.expire_invitations_of("u1", 3000).await.expect("expire"), 0, "{b:?}: at its end");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            s.open_invitation_of("u1", 50).await.expect("open").map(|i| i.token_hash).as_deref(),
+            Some("new"),
+            "{b:?}"
+        );
+        assert_eq!(s.open_invitation_of("u1", 3000).await.expect("open"), None, "{b:?}: expired");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_persons_passkeys_leaves_everyone_elses() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        add_user(s, "u1", "hanako").await;
+        add_user(s, "u2", "taro").await;
+        let key = |id: &str, user: &str| PasskeyRow {
+            id: id.to_string(),
+            user_id: user.to_string(),
+            name: format!("端末 {id}"),
+            credential_id: format!("cred-{id}"),
+            credential_json: "{}".to_string(),
+            created_at: 10,
+            last_used_at: None,
+        };
+        let mut tx = s.begin().await.expect("begin");
+        for (id, user) in [("k1", "u1"), ("k2", "u1"), ("k3", "u2")] {
+            tx.insert_passkey(&key(id, user)).await.expect("passkey");
+        }
+        tx.commit().await.expect("commit");
+
+        let mut tx = s.begin().await.expect("begin");
+        assert_eq!(tx.delete_passkeys_of("u1").await.expect("delete"), 2, "{b:?}");
+        assert_eq!(tx.delete_passkeys_of("u1").await.expect("delete"), 0, "{b:?}: none left");
+        tx.commit().await.expect("commit");
+        assert!(s.passkeys_of("u1").await.expect("read").is_empty(), "{b:?}");
+        assert_eq!(s.passkeys_of("u2").await.expect("read"), [key("k3", "u2")], "{b:?}");
+        assert_eq!(s.passkey_by_credential("cred-k1").await.expect("read"), None, "{b:?}");
     }
 }
 

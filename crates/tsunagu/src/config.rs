@@ -22,6 +22,9 @@ pub struct Settings {
     pub session_idle_minutes: i64,
     /// Hours after login after which a session ends.
     pub session_absolute_hours: i64,
+    /// Minutes after which an urgent message nobody acknowledged is raised to the
+    /// sub-attending physician (or the attending physician).
+    pub escalation_minutes: i64,
     /// Seconds between exports of the audit chain's head.
     pub audit_head_interval_secs: u64,
     /// The file the audit chain's head is appended to (default: `<data_dir>/audit-head.jsonl`).
@@ -30,6 +33,8 @@ pub struct Settings {
     pub max_connections: u32,
     /// Log as JSON lines (for log collectors) rather than text.
     pub log_json: bool,
+    /// Load the demo region when the database is empty. Set to false in production.
+    pub demo_when_empty: bool,
     /// The optional TLS listener with client certificates.
     pub tls: Option<TlsSettings>,
     /// Outgoing mail for invitations; without it, invitation links are passed on by hand.
@@ -95,10 +100,12 @@ impl Default for Settings {
             public_url: String::new(),
             session_idle_minutes: 30,
             session_absolute_hours: 12,
+            escalation_minutes: 30,
             audit_head_interval_secs: 60,
             audit_head_file: None,
             max_connections: 16,
             log_json: false,
+            demo_when_empty: true,
             tls: None,
             smtp: None,
         }
@@ -138,11 +145,13 @@ pub fn load(file: Option<&std::path::Path>, env: impl Iterator<Item = (String, S
         }
         None => toml::Table::new(),
     };
+    let mut from_env: Vec<(String, String)> = Vec::new();
     for (k, v) in env {
         if OTHER_VARS.contains(&k.as_str()) {
             continue;
         }
         let Some(path) = env_key(&k) else { continue };
+        from_env.push((path.join("."), k.clone()));
         let mut t = &mut table;
         for part in &path[..path.len() - 1] {
             let entry = t.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -159,10 +168,18 @@ pub fn load(file: Option<&std::path::Path>, env: impl Iterator<Item = (String, S
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.message().trim().to_string();
+        // Say where the bad value came from: an environment variable or the file.
+        let unknown = msg.split('`').nth(1).unwrap_or("");
+        let source = from_env
+            .iter()
+            .find(|(key, _)| *key == path || *key == unknown || key.ends_with(&format!(".{unknown}")))
+            .map(|(_, var)| format!(" (from the environment variable {var})"))
+            .or_else(|| file.map(|f| format!(" (in {})", f.display())))
+            .unwrap_or_default();
         if path == "." || path.is_empty() {
-            anyhow::anyhow!("bad setting: {msg}")
+            anyhow::anyhow!("bad setting: {msg}{source}")
         } else {
-            anyhow::anyhow!("bad setting {path}: {msg}")
+            anyhow::anyhow!("bad setting {path}: {msg}{source}")
         }
     })?;
     settings.validate()?;
@@ -188,6 +205,9 @@ impl Settings {
         }
         if !(1..=24 * 7).contains(&self.session_absolute_hours) {
             bail!("bad setting session_absolute_hours: must be between 1 and 168");
+        }
+        if !(1..=24 * 60).contains(&self.escalation_minutes) {
+            bail!("bad setting escalation_minutes: must be between 1 and 1440");
         }
         if self.audit_head_interval_secs == 0 {
             bail!("bad setting audit_head_interval_secs: must be at least 1");
@@ -267,6 +287,7 @@ mod tests {
     fn an_unknown_environment_setting_is_named() {
         let e = load(None, env(&[("TSUNAGU_LISTN", "0.0.0.0:1")])).unwrap_err();
         assert!(e.to_string().contains("listn"), "{e}");
+        assert!(e.to_string().contains("TSUNAGU_LISTN"), "{e}");
     }
 
     #[test]

@@ -189,6 +189,7 @@ async fn open_app(settings: &config::Settings) -> Result<App> {
     let cfg = AppConfig {
         session_idle_secs: settings.session_idle_minutes * 60,
         session_absolute_secs: settings.session_absolute_hours * 3600,
+        escalation_minutes: settings.escalation_minutes,
         public_url: settings.public_url(),
         ..AppConfig::default()
     };

@@ -23,7 +23,11 @@ pub fn init_logging(json: bool) {
 /// An app error for the command line: refusals name the field and the reason's code.
 pub fn app_err(e: AppError) -> anyhow::Error {
     match e {
-        AppError::Invalid(inv) => anyhow::anyhow!("refused: {inv}"),
+        AppError::Invalid(inv) => {
+            let t = tsunagu_web::i18n::Tr::new(tsunagu_web::i18n::Lang::En);
+            let msgs: Vec<String> = inv.0.iter().map(|fe| format!("{}: {}", fe.field, t.error(fe))).collect();
+            anyhow::anyhow!("refused: {}", msgs.join("; "))
+        }
         AppError::NotFound => anyhow::anyhow!("not found"),
         e => anyhow::anyhow!("{e}"),
     }
@@ -78,7 +82,20 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
         Some(t) => Some((t, tls_config(t)?)),
         None => None,
     };
-    if app.is_empty().await.map_err(app_err)? {
+    // Listen first: a taken port stops start-up before anything is written.
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (setting listen)", settings.listen))?;
+    let tls = match tls {
+        Some((t, config)) => {
+            let l = tokio::net::TcpListener::bind(&t.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (setting tls.listen)", t.listen))?;
+            Some((t, l, config))
+        }
+        None => None,
+    };
+    if settings.demo_when_empty && app.is_empty().await.map_err(app_err)? {
         let password = demo_password();
         app.load_demo(&password).await.map_err(app_err).context("loading the demo region")?;
         print_demo_logins(&password, &settings.public_url());
@@ -98,17 +115,22 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
             }
         })
     };
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (setting listen)", settings.listen))?;
-    let tls = match tls {
-        Some((t, config)) => {
-            let l = tokio::net::TcpListener::bind(&t.listen)
-                .await
-                .with_context(|| format!("cannot listen on {} (setting tls.listen)", t.listen))?;
-            Some((t, l, config))
-        }
-        None => None,
+    // Every minute: urgent messages nobody acknowledged in time go to the sub-attending
+    // physician. Safe with several processes on one database (each message is raised once).
+    let escalation = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match app.escalate_unacknowledged().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(messages = n, "urgent messages escalated"),
+                    Err(e) => tracing::error!(error = %e, "escalating urgent messages failed"),
+                }
+            }
+        })
     };
     let secure = settings.public_url().starts_with("https://");
     let router = tsunagu_web::router(app.clone(), tsunagu_web::WebConfig { secure_cookies: secure });
@@ -120,8 +142,11 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
     tracing::info!(listen = %settings.listen, "serving");
     // One signal stops both listeners; each then finishes the requests it has in flight.
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let live = app.live.clone();
     tokio::spawn(async move {
         tsunagu_web::shutdown::signal().await;
+        // Open live streams would hold graceful shutdown up for ever: end them first.
+        live.close();
         let _ = stop.send(true);
     });
     let plain = tsunagu_web::shutdown::serve(listener, router, stopped(stop_rx.clone()));
@@ -142,6 +167,7 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
     };
     tokio::try_join!(plain, secure_listener)?;
     exporter.abort();
+    escalation.abort();
     if let Err(e) = app.export_audit_head(&head_file).await {
         tracing::error!(error = %e, "exporting the audit head failed");
     }
@@ -167,7 +193,14 @@ pub async fn backup(app: &App, settings: &Settings, to: &Path) -> Result<()> {
         bail!("{} exists already; choose a new file", to.display());
     }
     let path = to.to_str().context("the backup path is not valid UTF-8")?;
+    let event = tsunagu_domain::audit::NewEvent::new(
+        app.now(),
+        tsunagu_domain::audit::Action::BackupTaken,
+        tsunagu_domain::audit::Outcome::Success,
+    )
+    .detail("cli");
     if app.store.sqlite_backup_to(path).await? {
+        app.store.append_audit(vec![event]).await?;
         return Ok(());
     }
     let status = tokio::process::Command::new(pg_tool("pg_dump"))
@@ -178,6 +211,7 @@ pub async fn backup(app: &App, settings: &Settings, to: &Path) -> Result<()> {
     if !status.success() {
         bail!("pg_dump failed ({status})");
     }
+    app.store.append_audit(vec![event]).await?;
     Ok(())
 }
 
@@ -189,7 +223,27 @@ fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
 }
 
 /// Restores a backup into the configured database. The server must be stopped.
+///
+/// The exported audit heads describe the log as it was before the restore, further than the
+/// backup reaches; they are moved aside (kept, not deleted) so `audit verify` checks the
+/// restored log, and the operator is told.
 pub async fn restore(settings: &Settings, from: &Path) -> Result<()> {
+    restore_database(settings, from).await?;
+    let head = settings.audit_head_file();
+    if head.exists() {
+        let aside = sidecar(&head, &format!(".before-restore-{}", std::process::id()));
+        std::fs::rename(&head, &aside)
+            .with_context(|| format!("cannot move the audit head file aside to {}", aside.display()))?;
+        println!(
+            "the exported audit heads (newer than the backup) were kept as {}; keep that file with \
+             the incident record",
+            aside.display()
+        );
+    }
+    Ok(())
+}
+
+async fn restore_database(settings: &Settings, from: &Path) -> Result<()> {
     if !from.is_file() {
         bail!("{} is not a file", from.display());
     }

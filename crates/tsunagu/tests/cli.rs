@@ -18,12 +18,22 @@ use support::{
 // ---------------------------------------------------------------------------------------------
 // 1. Configuration
 
+/// Whether `text` holds `word` as a whole word (`session_idle` is not named by
+/// `session_idle_minutes`).
+fn names(text: &str, word: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        !text[..at].chars().next_back().is_some_and(part)
+            && !text[at + word.len()..].chars().next().is_some_and(part)
+    })
+}
+
 /// Asserts a refused start: non-zero exit, the message names `setting`, no panic, nothing
 /// written to the working folder.
 fn assert_refused_naming(out: support::Out, work: &Workdir, setting: &str) {
     let out = out.refused();
     assert_eq!(out.code(), Some(2), "a bad configuration exits with 2:\n{out}");
-    assert!(out.stderr.contains(setting), "the message should name {setting:?}:\n{out}");
+    assert!(names(&out.stderr, setting), "the message should name {setting:?}:\n{out}");
     assert!(out.stdout.trim().is_empty(), "nothing should be printed on stdout:\n{out}");
     assert!(
         !work.path().join("tsunagu-data").exists(),

@@ -11,6 +11,7 @@ use crate::WebState;
 const FILES: &[(&str, &str, &[u8])] = &[
     ("style.css", "text/css; charset=utf-8", include_bytes!("../static/style.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../static/app.js")),
+    ("favicon.svg", "image/svg+xml", include_bytes!("../static/favicon.svg")),
 ];
 
 pub fn routes() -> Router<WebState> {

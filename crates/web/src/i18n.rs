@@ -118,13 +118,16 @@ impl Tr {
         catalog(self.lang).get(&key).cloned().unwrap_or(key)
     }
 
-    /// The message for a field error, with its limit filled in.
+    /// The message for a field error, with its limit and names filled in.
     pub fn error(&self, e: &FieldError) -> String {
-        let msg = self.get(e.code);
-        match e.limit {
-            Some(n) => msg.replace("{limit}", &n.to_string()),
-            None => msg.to_string(),
+        let mut msg = match e.limit {
+            Some(n) => self.get(e.code).replace("{limit}", &n.to_string()),
+            None => self.get(e.code).to_string(),
+        };
+        for (k, v) in &e.args {
+            msg = msg.replace(&format!("{{{k}}}"), v);
         }
+        msg
     }
 
     /// A message with `{name}` placeholders filled in.
@@ -218,5 +221,16 @@ mod tests {
         let t = Tr::new(Lang::En);
         let e = FieldError::with_limit("name", "error.too_long", 100);
         assert!(t.error(&e).contains("100"));
+    }
+
+    #[test]
+    fn field_errors_show_their_names() {
+        let t = Tr::new(Lang::Ja);
+        let e = FieldError::new("districts", "error.district_taken")
+            .arg("district", "森本")
+            .arg("center", "地域包括支援センターきしかわ");
+        let m = t.error(&e);
+        assert!(m.contains("森本") && m.contains("地域包括支援センターきしかわ"), "{m}");
+        assert!(!m.contains('{'), "{m}");
     }
 }

@@ -18,6 +18,7 @@ pub mod pages;
 pub mod security_headers;
 pub mod session;
 pub mod shutdown;
+pub mod svg_chart;
 pub mod tls;
 
 pub use error::WebError;

@@ -117,3 +117,53 @@
     });
   });
 })();
+
+// Print buttons ([data-print], hidden until this runs): the browser's print dialog.
+(function printButtons() {
+  document.querySelectorAll("[data-print]").forEach((button) => {
+    button.hidden = false;
+    button.addEventListener("click", () => window.print());
+  });
+})();
+
+// The live timeline. On the patient page (the timeline with [data-live-url]) new entries appear
+// at the top without reloading, through server-sent events, and a polite live region says so.
+// On a filtered or older page the entry is not inserted (it may not belong there): the region
+// offers a reload instead. Without this script the page works as ever: reload to see more.
+(function liveTimeline() {
+  const list = document.querySelector("[data-live-url]");
+  if (!list || !window.EventSource) return;
+  const status = document.createElement("p");
+  status.className = "live-notice";
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  list.parentNode.insertBefore(status, list);
+  const partial = location.search.length > 1;
+  const announce = (offerReload) => {
+    status.textContent = list.dataset.liveNotice || "";
+    if (offerReload) {
+      const a = document.createElement("a");
+      a.href = location.pathname + "#timeline";
+      a.textContent = list.dataset.liveReload || "";
+      status.append(" ", a);
+    }
+  };
+  const source = new EventSource(list.dataset.liveUrl);
+  source.addEventListener("entry", (event) => {
+    if (partial) { announce(true); return; }
+    const template = document.createElement("template");
+    template.innerHTML = event.data;
+    const entry = template.content.firstElementChild;
+    if (!entry || !entry.id) return;
+    const shown = document.getElementById(entry.id);
+    if (shown) { shown.replaceWith(entry); return; } // changed (acknowledged): update in place
+    const empty = document.getElementById("no-entries");
+    if (empty) empty.remove();
+    entry.classList.add("live-new");
+    list.prepend(entry);
+    announce(false);
+  });
+  source.addEventListener("resync", () => announce(true));
+  // A lost connection is retried by the browser; an answer other than a stream (access gone,
+  // logged out) ends it for good.
+})();

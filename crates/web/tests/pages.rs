@@ -178,7 +178,7 @@ async fn every_demo_account_logs_in_and_is_greeted_by_name() {
             assert!(c.cookie(SESSION_COOKIE).is_some(), "{b}: {login}: no session cookie");
             let p = c.get("/").await;
             p.assert_status(StatusCode::OK);
-            assert_eq!(p.text("h1"), format!("ようこそ、 {name}"), "{b}: {login}");
+            assert_eq!(p.text("h1"), format!("ようこそ、{name}さん"), "{b}: {login}");
             assert_eq!(p.texts("dl dd").first().map(String::as_str), Some(*login), "{b}: {login}");
             let admin_link = p.count(r#"nav a[href="/admin"]"#);
             assert_eq!(admin_link, usize::from(*login == "admin"), "{b}: {login}: the admin link");
@@ -763,7 +763,7 @@ async fn an_invitation_link_sets_a_password_once_and_a_taken_login_is_refused() 
         let mut c = t.client();
         c.login("misaki", "a-long-enough-secret").await.assert_redirect("/");
         let home = c.get("/").await;
-        assert_eq!(home.text("h1"), "ようこそ、 森 美咲", "{b}");
+        assert_eq!(home.text("h1"), "ようこそ、森 美咲さん", "{b}");
         assert!(home.body.contains("兼六訪問看護ステーション"), "{b}: the affiliation is not shown");
 
         // The link is spent.
@@ -807,6 +807,790 @@ async fn an_invitation_link_sets_a_password_once_and_a_taken_login_is_refused() 
             actions.contains("person.invited") && actions.contains("invitation.accepted"),
             "{b}: {actions}"
         );
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+/// The id of the organisation with this name.
+async fn org_id(t: &TestApp, name: &str) -> String {
+    t.app
+        .store
+        .list_organisations()
+        .await
+        .expect("orgs")
+        .into_iter()
+        .find(|o| o.name == name)
+        .unwrap_or_else(|| panic!("{}: no organisation {name}", t.name()))
+        .id
+}
+
+/// The organisation ids a person belongs to, sorted.
+async fn affiliation_ids(t: &TestApp, login: &str) -> Vec<String> {
+    let id = t.user_id(login).await;
+    let mut v: Vec<String> = t
+        .app
+        .store
+        .affiliations_of(&id)
+        .await
+        .expect("affiliations")
+        .into_iter()
+        .map(|a| a.organisation_id)
+        .collect();
+    v.sort();
+    v
+}
+
+async fn duties_of(t: &TestApp, login: &str) -> Vec<String> {
+    t.app.store.duties_of(&t.user_id(login).await).await.expect("duties")
+}
+
+/// Everything stored about an account that the edit form could change.
+async fn account_state(
+    t: &TestApp,
+    login: &str,
+) -> (tsunagu_store::people::UserRow, Vec<String>, Vec<String>) {
+    let u = t.app.store.user_by_login(login).await.expect("user").expect("the account");
+    (u, duties_of(t, login).await, affiliation_ids(t, login).await)
+}
+
+/// The nurse's details as the edit form holds them, with some fields changed.
+fn nurse_form<'a>(org: &'a str, changes: &[(&'static str, &'a str)]) -> Fields<'a> {
+    let mut f: Fields<'a> = vec![
+        ("display_name", "中村 美穂"),
+        ("display_name_kana", "なかむら みほ"),
+        ("profession", "nurse"),
+        ("email", ""),
+        ("organisations", org),
+    ];
+    for (k, v) in changes {
+        match f.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v,
+            None => f.push((k, v)),
+        }
+    }
+    f
+}
+
+fn count_action(events: &[tsunagu_domain::audit::StoredEvent], action: &str) -> usize {
+    events.iter().filter(|e| e.event.action == action).count()
+}
+
+/// Form fields with owned values, for forms filled from what is stored.
+type OwnedFields = Vec<(&'static str, String)>;
+
+fn refs(f: &OwnedFields) -> Fields<'_> {
+    f.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// `f` with each change made: a field of that name is set, else added.
+fn changed(mut f: OwnedFields, changes: &[(&'static str, &str)]) -> OwnedFields {
+    for (k, v) in changes {
+        match f.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.to_string(),
+            None => f.push((k, v.to_string())),
+        }
+    }
+    f
+}
+
+/// An organisation's edit form as its page fills it in.
+async fn stored_org_form(t: &TestApp, name: &str) -> OwnedFields {
+    let o = t.app.store.organisation(&org_id(t, name).await).await.expect("read").expect("org");
+    let mut f = vec![
+        ("kind", o.kind),
+        ("name", o.name),
+        ("name_kana", o.name_kana),
+        ("address", o.address),
+        ("phone", o.phone),
+    ];
+    if o.is_emergency_hospital {
+        f.push(("emergency", "1".to_string()));
+    }
+    f
+}
+
+#[tokio::test]
+async fn editing_a_persons_duties_and_details_takes_effect_on_their_next_request() {
+    for t in support::all().await {
+        let b = t.name();
+        let mut nurse = t.login("nurse").await;
+        nurse.get("/admin").await.assert_error_page(StatusCode::FORBIDDEN, FORBIDDEN_MESSAGE);
+        let nursing = org_id(&t, "兼六訪問看護ステーション").await;
+        let clinic = org_id(&t, "犀川ホームクリニック").await;
+        assert_eq!(
+            affiliation_ids(&t, "nurse").await,
+            vec![nursing.clone()],
+            "{b}: the demo nurse's station"
+        );
+
+        let mut admin = t.login("admin").await;
+        let p = admin.get("/admin/people").await;
+        assert_eq!(
+            p.count(r#"li.person[data-login="nurse"] a[href="/admin/people/nurse"]"#),
+            1,
+            "{b}: no link"
+        );
+        let p = admin.get("/admin/people/nurse").await;
+        p.assert_status(StatusCode::OK);
+        assert_eq!(p.text("#person-login"), "nurse", "{b}");
+        assert_eq!(p.text("#person-name"), "中村 美穂", "{b}");
+        assert_eq!(p.text("#person-profession"), "看護師", "{b}");
+        assert_eq!(p.text("#person-duties"), "—", "{b}");
+        assert_eq!(p.text("#person-organisations"), "兼六訪問看護ステーション", "{b}");
+        assert_eq!(p.text("#person-state"), "有効", "{b}");
+        assert!(p.text("#person-second-factors").contains("未設定"), "{b}");
+        assert_eq!(p.text("#person-created"), "2026-11-24 09:30", "{b}: created, in Japan time");
+        // The form holds what is stored, with a CSRF field, and phone-friendly inputs.
+        assert_eq!(p.attr("form#edit", "action").as_deref(), Some("/admin/people/nurse"), "{b}");
+        assert_eq!(p.count(r#"form#edit input[name="csrf"]"#), 1, "{b}");
+        assert_eq!(p.attr("#display_name", "value").as_deref(), Some("中村 美穂"), "{b}");
+        assert_eq!(p.attr("#display_name", "maxlength").as_deref(), Some("60"), "{b}");
+        assert_eq!(p.attr("#email", "type").as_deref(), Some("email"), "{b}");
+        assert_eq!(p.count(r#"select#profession option[value="nurse"][selected]"#), 1, "{b}");
+        assert_eq!(p.count(r#"#duties input[type="checkbox"]"#), 5, "{b}");
+        assert_eq!(p.count(r#"#duties input[checked]"#), 0, "{b}");
+        assert_eq!(p.attr("select#organisations option[selected]", "value"), Some(nursing.clone()), "{b}");
+        assert_eq!(p.count("#invitation"), 0, "{b}: an active account has no invitation to re-send");
+        // Every form on the page carries the CSRF token.
+        assert_eq!(p.count("main form"), p.count(r#"main form input[name="csrf"]"#), "{b}");
+        assert_no_inline_script_or_style(&p);
+
+        // Made an administrator, with a second organisation and an address.
+        t.advance_minutes(5);
+        let fields = nurse_form(
+            &nursing,
+            &[("email", "miho@example.jp"), ("duties", "system_administrator"), ("organisations", &clinic)],
+        );
+        let mut fields = fields;
+        fields.push(("organisations", nursing.as_str()));
+        let p = admin.post_form("/admin/people/nurse", &fields).await;
+        p.assert_redirect("/admin/people/nurse?done=saved");
+        let p = admin.get("/admin/people/nurse?done=saved").await;
+        assert_eq!(p.text("#done"), "保存しました。", "{b}");
+        assert_eq!(p.text("#person-duties"), "システム管理者", "{b}");
+        assert_eq!(p.text("#person-email"), "miho@example.jp", "{b}");
+        let mut both = vec![nursing.clone(), clinic.clone()];
+        both.sort();
+        assert_eq!(affiliation_ids(&t, "nurse").await, both, "{b}");
+
+        // Her open session sees the new duty on its very next request.
+        let p = nurse.get("/admin").await;
+        p.assert_status(StatusCode::OK);
+        assert_eq!(p.count(r#"nav a[href="/admin"]"#), 1, "{b}: the admin link");
+        nurse.get("/admin/people/physician").await.assert_status(StatusCode::OK);
+        assert!(nurse.get("/").await.body.contains("犀川ホームクリニック"), "{b}: the new affiliation");
+
+        let events = t.audit().await;
+        let updated: Vec<_> = events.iter().filter(|e| e.event.action == "person.updated").collect();
+        assert_eq!(updated.len(), 1, "{b}");
+        let e = &updated[0].event;
+        assert_eq!(e.actor_login.as_deref(), Some("admin"), "{b}");
+        assert_eq!(e.target_id, Some(t.user_id("nurse").await), "{b}");
+        assert_eq!(e.at, t.clock.now(), "{b}");
+        let detail = e.detail.clone().unwrap_or_default();
+        for part in ["email", "duties:+system_administrator", "affiliations"] {
+            assert!(detail.split(' ').any(|d| d == part), "{b}: the audit detail lacks {part}: {detail}");
+        }
+        assert!(!detail.contains("miho"), "{b}: personal data in the audit log: {detail}");
+
+        // Renamed, made a physician's clerk, duty taken away again: gone on her next request.
+        let fields = nurse_form(
+            &nursing,
+            &[
+                ("display_name", "中村 美穂子"),
+                ("display_name_kana", "ナカムラ ミホコ"),
+                ("profession", "clerk"),
+            ],
+        );
+        admin
+            .post_form("/admin/people/nurse", &fields)
+            .await
+            .assert_redirect("/admin/people/nurse?done=saved");
+        nurse.get("/admin").await.assert_error_page(StatusCode::FORBIDDEN, FORBIDDEN_MESSAGE);
+        assert!(nurse.get("/").await.text("h1").contains("中村 美穂子"), "{b}: the new name");
+        let (u, duties, orgs) = account_state(&t, "nurse").await;
+        assert_eq!(
+            (u.display_name.as_str(), u.display_name_kana.as_str(), u.profession.as_str(), u.email),
+            ("中村 美穂子", "ナカムラ ミホコ", "clerk", None),
+            "{b}"
+        );
+        assert!(duties.is_empty(), "{b}: {duties:?}");
+        assert_eq!(orgs, std::slice::from_ref(&nursing), "{b}");
+        assert!(u.password_hash.is_some(), "{b}: the password survives an edit");
+        let p = admin.get("/admin/people").await;
+        assert!(p.text(r#"li.person[data-login="nurse"] strong"#).contains("中村 美穂子"), "{b}: the list");
+
+        // Saving what is already stored changes nothing and logs nothing.
+        admin
+            .post_form("/admin/people/nurse", &fields)
+            .await
+            .assert_redirect("/admin/people/nurse?done=saved");
+        assert_eq!(count_action(&t.audit().await, "person.updated"), 2, "{b}");
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_cannot_take_away_their_own_administrator_duty() {
+    const OWN_ADMIN: &str =
+        "自分自身のシステム管理者の役割は外せません。外す必要がある場合は、他の管理者に依頼してください。";
+    for t in support::all().await {
+        let b = t.name();
+        let mut admin = t.login("admin").await;
+        let before = account_state(&t, "admin").await;
+        let mine: OwnedFields = vec![
+            ("display_name", before.0.display_name.clone()),
+            ("display_name_kana", before.0.display_name_kana.clone()),
+            ("profession", before.0.profession.clone()),
+            ("organisations", before.2.first().cloned().unwrap_or_default()),
+        ];
+
+        let p = admin.get("/admin/people/admin").await;
+        p.assert_status(StatusCode::OK);
+        assert_eq!(p.count("#second-factors"), 0, "{b}: no reset of one's own second factors here");
+        assert_eq!(p.count(r#"form[action="/admin/people/admin/disable"]"#), 0, "{b}");
+        for changes in [&[][..], &[("duties", "city_official"), ("display_name", "乗っ取り")][..]] {
+            let f = changed(mine.clone(), changes);
+            let p = admin.post_form("/admin/people/admin", &refs(&f)).await;
+            p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(p.text("#duties + p.field-error"), OWN_ADMIN, "{b}: {changes:?}");
+            assert_eq!(p.count("p.field-error"), 1, "{b}");
+            assert_eq!(account_state(&t, "admin").await, before, "{b}: a refused edit changed something");
+        }
+        admin.get("/admin").await.assert_status(StatusCode::OK);
+        // Keeping the duty, the rest may change.
+        let f = changed(mine.clone(), &[("duties", "system_administrator"), ("email", "hanako@example.jp")]);
+        admin
+            .post_form("/admin/people/admin", &refs(&f))
+            .await
+            .assert_redirect("/admin/people/admin?done=saved");
+
+        // Another administrator may take it away.
+        let nursing = org_id(&t, "兼六訪問看護ステーション").await;
+        let f = nurse_form(&nursing, &[("duties", "system_administrator")]);
+        admin.post_form("/admin/people/nurse", &f).await.assert_redirect("/admin/people/nurse?done=saved");
+        let mut nurse = t.login("nurse").await;
+        let f = changed(mine.clone(), &[("duties", "city_official")]);
+        nurse
+            .post_form("/admin/people/admin", &refs(&f))
+            .await
+            .assert_redirect("/admin/people/admin?done=saved");
+        assert_eq!(duties_of(&t, "admin").await, ["city_official"], "{b}");
+        admin.get("/admin").await.assert_error_page(StatusCode::FORBIDDEN, FORBIDDEN_MESSAGE);
+        assert_eq!(count_action(&t.audit().await, "person.updated"), 3, "{b}");
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_person_edit_gets_422_with_the_fields_message_and_changes_nothing() {
+    for t in support::all().await {
+        let b = t.name();
+        let mut admin = t.login("admin").await;
+        let nursing = org_id(&t, "兼六訪問看護ステーション").await;
+        let before = account_state(&t, "nurse").await;
+        let long = "長".repeat(61);
+        let cases: Vec<(Fields, &str, &str)> = vec![
+            (nurse_form(&nursing, &[("display_name", "  ")]), "#display_name", "入力してください。"),
+            (
+                nurse_form(&nursing, &[("display_name", &long)]),
+                "#display_name",
+                "60文字以内で入力してください。",
+            ),
+            (
+                nurse_form(&nursing, &[("display_name_kana", "Nakamura")]),
+                "#display_name_kana",
+                "ひらがなまたはカタカナで入力してください。",
+            ),
+            (nurse_form(&nursing, &[("profession", "astronaut")]), "#profession", "選択肢にない値です。"),
+            (
+                nurse_form(&nursing, &[("email", "miho at example")]),
+                "#email",
+                "メールアドレスの形式が正しくありません。",
+            ),
+            (nurse_form(&nursing, &[("duties", "emperor")]), "#duties", "選択肢にない値です。"),
+            (nurse_form("not-an-id", &[]), "#organisations", "選択肢にない値です。"),
+            (
+                nurse_form("01900000-0000-7000-8000-000000000000", &[]),
+                "#organisations",
+                "選択肢にない値です。",
+            ),
+        ];
+        for (fields, field, message) in &cases {
+            // Each bad form also tries to make her an administrator: none of it may stick.
+            let mut fields = fields.clone();
+            fields.push(("duties", "system_administrator"));
+            let p = admin.post_form("/admin/people/nurse", &fields).await;
+            p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(p.text(&format!("{field} + p.field-error")), *message, "{b}: {field}");
+            assert_eq!(p.count("p.field-error"), 1, "{b}: {field}: other fields were blamed too");
+            assert_eq!(
+                account_state(&t, "nurse").await,
+                before,
+                "{b}: {field}: a refused edit changed something"
+            );
+        }
+        // What was typed is kept for correction.
+        let p = admin.post_form("/admin/people/nurse", &cases[2].0).await;
+        assert_eq!(p.attr("#display_name_kana", "value").as_deref(), Some("Nakamura"), "{b}");
+        assert_eq!(p.text("#person-name"), "中村 美穂", "{b}: the account shows what is stored");
+        // Several at once each get their message.
+        let p = admin
+            .post_form("/admin/people/nurse", &[("display_name", ""), ("profession", ""), ("email", "x")])
+            .await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p.count("p.field-error"), 3, "{b}");
+        // A person who does not exist is not found.
+        admin.get("/admin/people/nobody").await.assert_error_page(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE);
+        admin
+            .post_form("/admin/people/nobody", &nurse_form(&nursing, &[]))
+            .await
+            .assert_error_page(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE);
+        assert_eq!(account_state(&t, "nurse").await, before, "{b}");
+        assert_eq!(count_action(&t.audit().await, "person.updated"), 0, "{b}");
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+#[tokio::test]
+async fn non_administrators_are_refused_every_new_admin_page_and_form_and_it_is_audited() {
+    for t in support::all().await {
+        let b = t.name();
+        let nursing = org_id(&t, "兼六訪問看護ステーション").await;
+        let center = org_id(&t, "地域包括支援センターきしかわ").await;
+        let org_path = format!("/admin/organisations/{nursing}");
+        let center_path = format!("/admin/organisations/{center}");
+        let names_before = t.organisation_names().await;
+        let nurse_before = account_state(&t, "nurse").await;
+        for login in ["nurse", "physician", "center-staff"] {
+            let mut c = t.login(login).await;
+            for path in
+                ["/admin/people/nurse", "/admin/people/nobody", org_path.as_str(), center_path.as_str()]
+            {
+                c.get(path).await.assert_error_page(StatusCode::FORBIDDEN, FORBIDDEN_MESSAGE);
+            }
+            let grant = nurse_form(&nursing, &[("duties", "system_administrator")]);
+            let posts: Vec<(&str, Fields)> = vec![
+                ("/admin/people/nurse", grant),
+                ("/admin/people/helper/invitation", vec![]),
+                ("/admin/people/pharmacist/second-factors/reset", vec![]),
+                (org_path.as_str(), org_form(&[("name", "乗っ取り訪問看護")])),
+                (
+                    center_path.as_str(),
+                    vec![("kind", "support_center"), ("name", "x"), ("districts", "小坂")],
+                ),
+            ];
+            for (path, fields) in &posts {
+                c.post_form(path, fields).await.assert_error_page(StatusCode::FORBIDDEN, FORBIDDEN_MESSAGE);
+            }
+            let id = t.user_id(login).await;
+            let refused = t
+                .app
+                .store
+                .recent_audit_events(Some(&id), 50)
+                .await
+                .expect("audit")
+                .into_iter()
+                .filter(|e| e.event.action == "access.refused" && e.event.detail.as_deref() == Some("admin"))
+                .count();
+            assert_eq!(refused, 9, "{b}: {login}'s refusals are not all audited");
+            // Without a session, the login page.
+            t.client().get("/admin/people/nurse").await.assert_redirect("/login");
+            let mut anon = t.client();
+            anon.post_form("/admin/people/nurse", &[("duties", "system_administrator")])
+                .await
+                .assert_redirect("/login");
+        }
+        assert_eq!(t.organisation_names().await, names_before, "{b}: an organisation changed");
+        assert_eq!(account_state(&t, "nurse").await, nurse_before, "{b}: the nurse changed");
+        assert_eq!(
+            t.app.store.center_for_district("小坂").await.expect("center").map(|o| o.name).as_deref(),
+            Some("地域包括支援センターふくひさ"),
+            "{b}"
+        );
+        let events = t.audit().await;
+        for a in ["person.updated", "invitation.resent", "second_factors.reset", "organisation.updated"] {
+            assert_eq!(count_action(&events, a), 0, "{b}: {a}");
+        }
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+#[tokio::test]
+async fn a_resent_invitation_works_and_the_old_link_no_longer_does() {
+    for t in support::all().await {
+        let b = t.name();
+        let mut admin = t.login("admin").await;
+        let nursing = org_id(&t, "兼六訪問看護ステーション").await;
+        let invite = [
+            ("login", "misaki"),
+            ("display_name", "森 美咲"),
+            ("display_name_kana", "もり みさき"),
+            ("profession", "nurse"),
+            ("organisations", nursing.as_str()),
+        ];
+        let p = admin.post_form("/admin/people/invite", &invite).await;
+        p.assert_status(StatusCode::OK);
+        let base = t.app.config.public_url.trim_end_matches('/').to_string();
+        let path_of = |p: &Page| {
+            p.text("#invitation-link").strip_prefix(&base).expect("on the public address").to_string()
+        };
+        let old = path_of(&p);
+
+        let p = admin.get("/admin/people/misaki").await;
+        assert_eq!(p.text("#person-state"), "招待中", "{b}");
+        assert_eq!(p.text("#invitation-open"), "現在の招待リンクの有効期限： 2026-12-01 09:30", "{b}");
+        assert_eq!(p.count(r#"form[action="/admin/people/misaki/invitation"] input[name="csrf"]"#), 1, "{b}");
+
+        t.advance_minutes(20);
+        let p = admin.post_form("/admin/people/misaki/invitation", &[]).await;
+        p.assert_status(StatusCode::OK);
+        let new = path_of(&p);
+        assert_ne!(new, old, "{b}: the same link again");
+        assert!(new.starts_with("/invite/") && new.len() > 40, "{b}: {new}");
+        assert_eq!(p.text("#invitation-open"), "現在の招待リンクの有効期限： 2026-12-01 09:50", "{b}");
+
+        // The old link is dead, before and after the new one is used.
+        let mut m = t.client();
+        m.get(&old).await.assert_error_page(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE);
+        let p =
+            m.post_form(&old, &[("password", "an-old-link-secret"), ("confirm", "an-old-link-secret")]).await;
+        p.assert_error_page(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE);
+        m.get(&new).await.assert_status(StatusCode::OK);
+        m.post_form(&new, &[("password", "a-long-enough-secret"), ("confirm", "a-long-enough-secret")])
+            .await
+            .assert_redirect("/login");
+        t.client().login("misaki", "a-long-enough-secret").await.assert_redirect("/");
+        t.client().login("misaki", "an-old-link-secret").await.assert_status(StatusCode::UNAUTHORIZED);
+
+        // Once she has a password, there is nothing to re-send.
+        let p = admin.get("/admin/people/misaki").await;
+        assert_eq!(p.text("#person-state"), "有効", "{b}");
+        assert_eq!(p.count("#invitation"), 0, "{b}");
+        let p = admin.post_form("/admin/people/misaki/invitation", &[]).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            p.text(".error-message"),
+            "この方はすでにパスワードを設定しているため、招待を再送できません。",
+            "{b}"
+        );
+        assert_eq!(p.count("#invitation-link"), 0, "{b}");
+
+        // An invitation that ran out is shown as such and can be sent again.
+        admin
+            .post_form(
+                "/admin/people/invite",
+                &[("login", "late"), ("display_name", "遅野 遅子"), ("profession", "clerk")],
+            )
+            .await
+            .assert_status(StatusCode::OK);
+        t.advance_minutes(8 * 24 * 60);
+        let mut admin = t.login("admin").await;
+        let p = admin.get("/admin/people/late").await;
+        assert_eq!(p.count("#invitation-none"), 1, "{b}: the expired invitation is shown as expired");
+        let p = admin.post_form("/admin/people/late/invitation", &[]).await;
+        p.assert_status(StatusCode::OK);
+        let late = path_of(&p);
+        t.client().get(&late).await.assert_status(StatusCode::OK);
+        // Not to a disabled account.
+        admin.post_form("/admin/people/late/disable", &[]).await.assert_redirect("/admin/people");
+        let p = admin.post_form("/admin/people/late/invitation", &[]).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p.text(".error-message").starts_with("無効にされたアカウントには"), "{b}");
+
+        let resent: Vec<_> =
+            t.audit().await.into_iter().filter(|e| e.event.action == "invitation.resent").collect();
+        assert_eq!(resent.len(), 2, "{b}");
+        assert_eq!(resent[0].event.actor_login.as_deref(), Some("admin"), "{b}");
+        assert_eq!(resent[0].event.target_id, Some(t.user_id("misaki").await), "{b}");
+        assert_eq!(resent[0].event.detail.as_deref(), Some("ended 1"), "{b}");
+        assert_eq!(
+            resent[1].event.detail.as_deref(),
+            Some("ended 0"),
+            "{b}: the expired one needed no ending"
+        );
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+#[tokio::test]
+async fn resetting_second_factors_ends_the_persons_sessions_and_lets_them_in_with_the_password_alone() {
+    for t in support::all().await {
+        let b = t.name();
+        let mut physician = t.login("physician").await;
+        let (_secret, codes) = enrol_totp(&t, &mut physician, "physician").await;
+        assert_eq!(codes.len(), 10, "{b}");
+        let mut pharmacist = t.login("pharmacist").await;
+        // A passkey for the pharmacist (as stored; no authenticator is needed to lose one).
+        let pharmacist_id = t.user_id("pharmacist").await;
+        let mut tx = t.app.store.begin().await.expect("begin");
+        tx.insert_passkey(&tsunagu_store::security::PasskeyRow {
+            id: "pk-lost-phone".into(),
+            user_id: pharmacist_id.clone(),
+            name: "なくしたスマートフォン".into(),
+            credential_id: "cred-lost-phone".into(),
+            credential_json: "{}".into(),
+            created_at: t.clock.now().micros(),
+            last_used_at: None,
+        })
+        .await
+        .expect("passkey");
+        tx.commit().await.expect("commit");
+        t.clock.advance_seconds(30);
+        t.client().login("physician", DEMO_PASSWORD).await.assert_redirect("/login/second-factor");
+        t.client().login("pharmacist", DEMO_PASSWORD).await.assert_redirect("/login/second-factor");
+
+        let mut admin = t.login("admin").await;
+        let p = admin.get("/admin/people/physician").await;
+        assert!(p.text("#person-second-factors").contains("設定済み"), "{b}");
+        assert_eq!(
+            p.count(r#"form[action="/admin/people/physician/second-factors/reset"] input[name="csrf"]"#),
+            1,
+            "{b}"
+        );
+        assert_eq!(admin.get("/admin/people/pharmacist").await.text("#person-passkeys"), "1", "{b}");
+        assert_eq!(admin.get("/admin/people/helper").await.count("#no-second-factor"), 1, "{b}");
+
+        for (login, c) in [("physician", &mut physician), ("pharmacist", &mut pharmacist)] {
+            c.get("/").await.assert_status(StatusCode::OK);
+            let p = admin.post_form(&format!("/admin/people/{login}/second-factors/reset"), &[]).await;
+            p.assert_redirect(&format!("/admin/people/{login}?done=reset"));
+            let p = admin.get(&format!("/admin/people/{login}?done=reset")).await;
+            assert_eq!(
+                p.text("#done"),
+                "二段階認証をリセットしました。本人のセッションは終了しています。",
+                "{b}"
+            );
+            assert!(p.text("#person-second-factors").contains("未設定"), "{b}");
+            assert_eq!(p.text("#person-passkeys"), "0", "{b}");
+            // Their open session (and the half-finished login) ended at once.
+            c.get("/").await.assert_redirect("/login");
+            // The password alone now logs them in.
+            let mut again = t.client();
+            again.login(login, DEMO_PASSWORD).await.assert_redirect("/");
+            again.get("/account/security").await.assert_status(StatusCode::OK);
+        }
+        let physician_id = t.user_id("physician").await;
+        assert_eq!(t.app.store.unused_recovery_codes(&physician_id).await.expect("codes"), 0, "{b}");
+        assert!(t.app.store.passkeys_of(&pharmacist_id).await.expect("passkeys").is_empty(), "{b}");
+        let u = t.app.store.user_by_id(&physician_id).await.expect("user").expect("physician");
+        assert_eq!((u.totp_secret, u.totp_enabled_at), (None, None), "{b}");
+
+        // Not one's own (that is the security page's job), and not someone who does not exist.
+        let p = admin.post_form("/admin/people/admin/second-factors/reset", &[]).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            p.text(".error-message"),
+            "自分の二段階認証は「ログインと安全」のページで変更してください。",
+            "{b}"
+        );
+        admin.get("/admin").await.assert_status(StatusCode::OK);
+        admin
+            .post_form("/admin/people/nobody/second-factors/reset", &[])
+            .await
+            .assert_error_page(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE);
+
+        let resets: Vec<_> =
+            t.audit().await.into_iter().filter(|e| e.event.action == "second_factors.reset").collect();
+        assert_eq!(resets.len(), 2, "{b}");
+        assert_eq!(resets[0].event.actor_login.as_deref(), Some("admin"), "{b}");
+        assert_eq!(resets[0].event.target_id.as_deref(), Some(physician_id.as_str()), "{b}");
+        assert_eq!(resets[0].event.detail.as_deref(), Some("totp passkeys 0 sessions 2"), "{b}");
+        assert_eq!(resets[1].event.target_id.as_deref(), Some(pharmacist_id.as_str()), "{b}");
+        assert_eq!(resets[1].event.detail.as_deref(), Some("no_totp passkeys 1 sessions 2"), "{b}");
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+#[tokio::test]
+async fn an_edited_organisation_is_listed_with_its_changes_and_bad_input_changes_nothing() {
+    for t in support::all().await {
+        let b = t.name();
+        let mut admin = t.login("admin").await;
+        let id = org_id(&t, "兼六訪問看護ステーション").await;
+        let path = format!("/admin/organisations/{id}");
+        let p = admin.get("/admin").await;
+        assert_eq!(p.count(&format!(r#"ul.orgs li strong a[href="{path}"]"#)), 1, "{b}: no link to edit");
+        assert_eq!(p.count(r#"table.centers a.edit"#), 21, "{b}: each center links to its page");
+
+        let p = admin.get(&path).await;
+        p.assert_status(StatusCode::OK);
+        assert_eq!(p.text("h1"), "兼六訪問看護ステーション", "{b}");
+        assert_eq!(p.attr("#name", "value").as_deref(), Some("兼六訪問看護ステーション"), "{b}");
+        assert_eq!(p.count(r#"select#kind option[value="visiting_nursing_station"][selected]"#), 1, "{b}");
+        assert_eq!(p.attr("#phone", "type").as_deref(), Some("tel"), "{b}");
+        assert_eq!(p.count("#districts"), 0, "{b}: only support centers have districts");
+        assert_eq!(p.count("main form"), p.count(r#"main form input[name="csrf"]"#), "{b}");
+        assert_no_inline_script_or_style(&p);
+
+        let before = t.app.store.organisation(&id).await.expect("read").expect("org");
+        let long = "長".repeat(101);
+        let cases: Vec<(Fields, &str, &str)> = vec![
+            (org_form(&[("name", "   ")]), "#name", "入力してください。"),
+            (org_form(&[("name", &long)]), "#name", "100文字以内で入力してください。"),
+            (
+                org_form(&[("name_kana", "Kenroku")]),
+                "#name_kana",
+                "ひらがなまたはカタカナで入力してください。",
+            ),
+            (org_form(&[("kind", "spaceport")]), "#kind", "選択肢にない値です。"),
+            (org_form(&[("phone", "076-ABC")]), "#phone", "電話番号は半角数字とハイフンで入力してください。"),
+        ];
+        for (fields, field, message) in &cases {
+            let p = admin.post_form(&path, fields).await;
+            p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(p.text(&format!("{field} + p.field-error")), *message, "{b}: {field}");
+            assert_eq!(p.count("p.field-error"), 1, "{b}: {field}");
+            let now = t.app.store.organisation(&id).await.expect("read");
+            assert_eq!(now.as_ref(), Some(&before), "{b}: {field}: a refused edit changed something");
+        }
+        let mut emergency = org_form(&[]);
+        emergency.push(("emergency", "1"));
+        let p = admin.post_form(&path, &emergency).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p.text("p.field-error"), "救急病院に指定できるのは病院・診療所だけです。", "{b}");
+
+        t.advance_minutes(10);
+        let renamed = org_form(&[
+            ("kind", "visiting_nursing_station"),
+            ("name", "兼六訪問看護ステーション 本店"),
+            ("name_kana", "けんろくほうもんかんごすてーしょん ほんてん"),
+            ("address", "石川県金沢市兼六町1-1"),
+            ("phone", "076-111-2222"),
+        ]);
+        admin.post_form(&path, &renamed).await.assert_redirect("/admin");
+        let p = admin.get("/admin").await;
+        let listed = p.texts("ul.orgs li strong");
+        assert!(listed.contains(&"兼六訪問看護ステーション 本店".to_string()), "{b}: not listed: {listed:?}");
+        assert!(!listed.contains(&"兼六訪問看護ステーション".to_string()), "{b}: the old name is listed");
+        let after = t.app.store.organisation(&id).await.expect("read").expect("org");
+        assert_eq!(after.updated_at, t.clock.now().micros(), "{b}: updated_at");
+        assert_eq!(after.created_at, before.created_at, "{b}: created_at");
+        assert_eq!(
+            (after.address.as_str(), after.phone.as_str()),
+            ("石川県金沢市兼六町1-1", "076-111-2222"),
+            "{b}"
+        );
+        let p = admin.get(&path).await;
+        assert_eq!(p.text("#org-updated"), "2026-11-24 09:40", "{b}");
+        // Its people see the new name.
+        assert!(t.login("nurse").await.get("/").await.body.contains("兼六訪問看護ステーション 本店"), "{b}");
+
+        // A hospital becomes an emergency hospital.
+        let hospital = org_id(&t, "卯辰山在宅支援病院").await;
+        let f = changed(stored_org_form(&t, "卯辰山在宅支援病院").await, &[("emergency", "1")]);
+        admin
+            .post_form(&format!("/admin/organisations/{hospital}"), &refs(&f))
+            .await
+            .assert_redirect("/admin");
+        assert!(
+            t.app.store.organisation(&hospital).await.expect("read").expect("org").is_emergency_hospital,
+            "{b}"
+        );
+
+        // Not found: an unknown id, or no id at all.
+        for bad in [
+            format!("/admin/organisations/{}", "0190aaaa-0000-7000-8000-000000000000"),
+            "/admin/organisations/x".into(),
+        ] {
+            admin.get(&bad).await.assert_error_page(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE);
+            admin.post_form(&bad, &renamed).await.assert_error_page(StatusCode::NOT_FOUND, NOT_FOUND_MESSAGE);
+        }
+        let updates: Vec<_> =
+            t.audit().await.into_iter().filter(|e| e.event.action == "organisation.updated").collect();
+        assert_eq!(updates.len(), 2, "{b}");
+        assert_eq!(updates[0].event.target_id.as_deref(), Some(id.as_str()), "{b}");
+        assert_eq!(updates[0].event.actor_login.as_deref(), Some("admin"), "{b}");
+        assert_eq!(updates[0].event.detail.as_deref(), Some("name name_kana address phone"), "{b}");
+        assert_eq!(updates[1].event.detail.as_deref(), Some("is_emergency_hospital"), "{b}");
+        t.assert_audit_chain_intact().await;
+    }
+}
+
+#[tokio::test]
+async fn a_district_served_by_another_center_is_refused_naming_it_and_moves_once_released() {
+    const KISHIKAWA: &str = "地域包括支援センターきしかわ";
+    const FUKUHISA: &str = "地域包括支援センターふくひさ";
+    for t in support::all().await {
+        let b = t.name();
+        let mut admin = t.login("admin").await;
+        let kishikawa = format!("/admin/organisations/{}", org_id(&t, KISHIKAWA).await);
+        let fukuhisa = format!("/admin/organisations/{}", org_id(&t, FUKUHISA).await);
+        let kishikawa_form = stored_org_form(&t, KISHIKAWA).await;
+        let fukuhisa_form = stored_org_form(&t, FUKUHISA).await;
+        let center = |name: &str, districts: &str| {
+            let base = if name == KISHIKAWA { kishikawa_form.clone() } else { fukuhisa_form.clone() };
+            changed(base, &[("districts", districts)])
+        };
+        let served = |t: &TestApp, d: &'static str| {
+            let store = t.app.store.clone();
+            async move { store.center_for_district(d).await.expect("center").map(|o| o.name) }
+        };
+
+        let p = admin.get(&kishikawa).await;
+        p.assert_status(StatusCode::OK);
+        assert_eq!(p.text("textarea#districts"), "森本", "{b}");
+        assert!(p.attr("#districts", "maxlength").is_some(), "{b}");
+        assert_eq!(admin.get(&fukuhisa).await.text("textarea#districts"), "千坂 小坂", "{b}: one per line");
+
+        // Taken from another center: refused, naming the center that serves it.
+        let p = admin.post_form(&kishikawa, &refs(&center(KISHIKAWA, "森本\n小坂"))).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            p.text("#districts + p.field-error"),
+            "「小坂」はすでに地域包括支援センターふくひさの担当地域です。先にそのセンターから外してください。",
+            "{b}"
+        );
+        assert_eq!(p.text("textarea#districts"), "森本 小坂", "{b}: what was typed is kept");
+        assert_eq!(served(&t, "小坂").await.as_deref(), Some(FUKUHISA), "{b}");
+        assert_eq!(t.app.store.districts_of(&org_id(&t, KISHIKAWA).await).await.expect("d"), ["森本"], "{b}");
+        // Named twice, or too long.
+        let p = admin.post_form(&kishikawa, &refs(&center(KISHIKAWA, "森本\n森本"))).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p.text("#districts + p.field-error"), "「森本」が2回入力されています。", "{b}");
+        let long = format!("森本\n{}", "地".repeat(41));
+        let p = admin.post_form(&kishikawa, &refs(&center(KISHIKAWA, &long))).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p.text("#districts + p.field-error"), "40文字以内で入力してください。", "{b}");
+        // A center with districts cannot stop being a center.
+        let pharmacy = changed(center(KISHIKAWA, "森本"), &[("kind", "pharmacy")]);
+        let p = admin.post_form(&kishikawa, &refs(&pharmacy)).await;
+        p.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p.text("#districts + p.field-error").starts_with("担当地域を持てるのは"), "{b}");
+
+        // Released by its center, the district moves; blank lines and CRLF are fine.
+        admin.post_form(&fukuhisa, &refs(&center(FUKUHISA, "千坂\n"))).await.assert_redirect("/admin");
+        admin
+            .post_form(&kishikawa, &refs(&center(KISHIKAWA, "小坂\r\n\r\n森本\r\n")))
+            .await
+            .assert_redirect("/admin");
+        assert_eq!(served(&t, "小坂").await.as_deref(), Some(KISHIKAWA), "{b}");
+        assert_eq!(
+            t.app.store.districts_of(&org_id(&t, KISHIKAWA).await).await.expect("d"),
+            ["小坂", "森本"],
+            "{b}: in the order given"
+        );
+        let p = admin.get("/admin").await;
+        let row = p
+            .texts("table.centers tbody tr")
+            .into_iter()
+            .find(|r| r.contains("きしかわ"))
+            .unwrap_or_default();
+        assert!(row.contains("小坂、森本"), "{b}: the list shows the move: {row}");
+        assert_eq!(
+            t.app.center_for_district("小坂").await.expect("route").map(|o| o.name).as_deref(),
+            Some(KISHIKAWA),
+            "{b}: residents of the district are routed to the new center"
+        );
+
+        let updates: Vec<String> = t
+            .audit()
+            .await
+            .into_iter()
+            .filter(|e| e.event.action == "organisation.updated")
+            .filter_map(|e| e.event.detail)
+            .collect();
+        assert_eq!(updates, ["districts", "districts"], "{b}");
         t.assert_audit_chain_intact().await;
     }
 }

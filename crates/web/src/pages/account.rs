@@ -42,7 +42,7 @@ impl SecurityPage {
 
 async fn page(s: &WebState, a: Authed) -> Result<SecurityPage, WebError> {
     let required = s.app.second_factor_required().await?;
-    let recovery_left = s.app.store.unused_recovery_codes(&a.actor.user_id).await?;
+    let recovery_left = s.app.recovery_codes_left(&a.actor).await?;
     let passkeys = s.app.list_passkeys(&a.actor).await?;
     Ok(SecurityPage {
         has_totp: a.actor.has_totp,
@@ -132,12 +132,7 @@ pub async fn totp_confirm(
         Err(e) => {
             let mut pg = page(&s, a).await?;
             pg.errors = form_errors(&pg.p.t, e)?;
-            if let Ok(Some(u)) = s.app.store.user_by_id(&actor.user_id).await
-                && let Some(secret) = u.totp_secret.filter(|_| u.totp_enabled_at.is_none())
-            {
-                let url = format!("otpauth://totp/Tsunagu:{}?secret={secret}&issuer=Tsunagu", actor.login);
-                pg.totp_setup = Some((secret, url));
-            }
+            pg.totp_setup = s.app.totp_pending(&actor).await?;
             Ok(refused(render(&pg)?))
         }
     }

@@ -10,8 +10,11 @@ use crate::error::WebError;
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod care_team;
+pub mod charts;
 pub mod home;
 pub mod passkeys;
+pub mod patients;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -35,11 +38,38 @@ pub fn routes() -> Router<WebState> {
         .route("/account/passkeys/{id}/delete", post(account::remove_passkey))
         .route("/admin", get(admin::overview))
         .route("/admin/organisations/new", get(admin::new_org_page).post(admin::new_org_submit))
+        .route("/admin/organisations/{id}", get(admin::org_page).post(admin::org_submit))
         .route("/admin/people", get(admin::people))
         .route("/admin/people/invite", get(admin::invite_page).post(admin::invite_submit))
+        .route("/admin/people/{login}", get(admin::person_page).post(admin::person_submit))
+        .route("/admin/people/{login}/invitation", post(admin::resend_invitation))
+        .route("/admin/people/{login}/second-factors/reset", post(admin::reset_second_factors))
         .route("/admin/people/{login}/disable", post(admin::disable))
         .route("/admin/people/{login}/enable", post(admin::enable))
         .route("/admin/settings/second-factor", post(admin::second_factor_setting))
+        .route("/patients/new", get(patients::new_page).post(patients::new_submit))
+        .route("/patients/{id}", get(patients::show))
+        .route("/patients/{id}/entries", post(patients::write))
+        .route("/patients/{id}/entries/{entry}/ack", post(patients::acknowledge))
+        .route("/patients/{id}/entries/{entry}/correct", get(patients::correct_page))
+        // Care teams: consent, the team, joining, the emergency view, the disclosure printout.
+        .route("/patients/{id}/consent", get(care_team::consent_get).post(care_team::consent_post))
+        .route("/patients/{id}/consent/withdraw", post(care_team::consent_withdraw))
+        .route("/patients/{id}/team", get(care_team::team_get))
+        .route("/patients/{id}/team/add", post(care_team::team_add))
+        .route("/patients/{id}/team/leave", post(care_team::team_leave))
+        .route("/patients/{id}/team/{user}/approve", post(care_team::team_approve))
+        .route("/patients/{id}/team/{user}/refuse", post(care_team::team_refuse))
+        .route("/patients/{id}/team/{user}/remove", post(care_team::team_remove))
+        .route("/patients/{id}/team/{user}/end", post(care_team::team_end))
+        .route("/patients/{id}/join", get(care_team::join_get).post(care_team::join_post))
+        .route("/join", get(care_team::join_form).post(care_team::join_by_id))
+        .route("/patients/{id}/emergency", get(care_team::emergency_get).post(care_team::emergency_post))
+        .route("/emergency", get(care_team::emergency_search_get).post(care_team::emergency_search_post))
+        .route("/patients/{id}/access-log", get(care_team::access_log))
+        .route("/patients/{id}/vitals", get(charts::vitals))
+        .route("/patients/{id}/visits", get(charts::visits))
+        .route("/patients/{id}/live", get(charts::live))
 }
 
 /// Renders a template into a response.

@@ -1,0 +1,835 @@
+//! Patients, consent, care teams, the timeline, vital signs, reads and emergency views.
+//! Access is decided in the app layer; this module only stores and finds.
+
+use crate::{Result, Store, Tx, exec_tx, on_tx, read};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PatientRow {
+    pub id: String,
+    pub name: String,
+    pub name_kana: String,
+    pub name_folded: String,
+    pub birth_date: String,
+    pub sex: String,
+    pub address: String,
+    pub district: Option<String>,
+    pub support_center_id: Option<String>,
+    pub phone: String,
+    pub care_level: String,
+    pub insurance_number: Option<String>,
+    pub key_person: String,
+    pub emergency_contacts: String,
+    pub conditions: String,
+    pub allergies: String,
+    pub medications: String,
+    pub attending_physician_id: String,
+    pub registered_by: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const PATIENT_COLUMNS: &str = "id, name, name_kana, name_folded, birth_date, sex, address, district, \
+     support_center_id, phone, care_level, insurance_number, key_person, emergency_contacts, \
+     conditions, allergies, medications, attending_physician_id, registered_by, version, created_at, \
+     updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentRow {
+    pub id: String,
+    pub patient_id: String,
+    pub consenter: String,
+    pub proxy_name: Option<String>,
+    pub proxy_relation: Option<String>,
+    pub consented_on: String,
+    pub scope: String,
+    pub form_attachment_id: Option<String>,
+    pub recorded_by: String,
+    pub recorded_at: i64,
+    pub withdrawn_at: Option<i64>,
+    pub withdrawn_by: Option<String>,
+    pub withdrawal_reason: Option<String>,
+}
+
+const CONSENT_COLUMNS: &str = "id, patient_id, consenter, proxy_name, proxy_relation, consented_on, \
+     scope, form_attachment_id, recorded_by, recorded_at, withdrawn_at, withdrawn_by, withdrawal_reason";
+
+/// A membership joined with the person's name, profession and first organisation.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MemberRow {
+    pub patient_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub status: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub note: String,
+    pub display_name: String,
+    pub login: String,
+    pub profession: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TeamEventRow {
+    pub id: String,
+    pub patient_id: String,
+    pub user_id: String,
+    pub action: String,
+    pub actor_id: String,
+    pub at: i64,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EntryRow {
+    pub id: String,
+    pub patient_id: String,
+    pub kind: String,
+    pub author_id: String,
+    pub author_profession: String,
+    pub author_org_id: Option<String>,
+    pub created_at: i64,
+    pub occurred_at: i64,
+    pub body: String,
+    pub data: String,
+    pub corrects_id: Option<String>,
+    pub urgent: bool,
+    pub needs_reply: bool,
+    pub addressee_id: Option<String>,
+    pub acknowledged_at: Option<i64>,
+    pub acknowledged_by: Option<String>,
+    pub escalated_at: Option<i64>,
+}
+
+const ENTRY_COLUMNS: &str = "id, patient_id, kind, author_id, author_profession, author_org_id, \
+     created_at, occurred_at, body, data, corrects_id, urgent, needs_reply, addressee_id, \
+     acknowledged_at, acknowledged_by, escalated_at";
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VitalRow {
+    pub entry_id: String,
+    pub patient_id: String,
+    pub kind: String,
+    pub value: f64,
+    pub measured_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmergencyRow {
+    pub id: String,
+    pub patient_id: String,
+    pub user_id: String,
+    pub reason: String,
+    pub opened_at: i64,
+    pub expires_at: i64,
+    pub seen_by_attending_at: Option<i64>,
+}
+
+/// A patient in someone's list, with their role and the counts that matter to them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MyPatientRow {
+    pub id: String,
+    pub name: String,
+    pub name_kana: String,
+    pub birth_date: String,
+    pub role: String,
+    pub status: String,
+}
+
+/// Entries of a patient not written by `$2` and not read by them. Reads only the index
+/// `timeline_entries_unread_idx` and `entry_reads`' primary key (checked in `live::tests`).
+pub(crate) const UNREAD_COUNT_SQL: &str = "select count(*) from timeline_entries e \
+     where e.patient_id = $1 and e.author_id <> $2 \
+     and not exists (select 1 from entry_reads r where r.entry_id = e.id and r.user_id = $2)";
+
+/// Messages to `$2` on patient `$1` waiting for their acknowledgement (index
+/// `timeline_entries_addressee_idx`).
+pub(crate) const UNACKNOWLEDGED_COUNT_SQL: &str = "select count(*) from timeline_entries \
+     where patient_id = $1 and addressee_id = $2 and needs_reply = $3 and acknowledged_at is null";
+
+/// Urgent messages still waiting since before `$1`. `urgent = true` is written out, as in the
+/// partial index `timeline_entries_waiting_idx`, so both databases use that index.
+pub(crate) const WAITING_URGENT_SQL: &str = "from timeline_entries where urgent = true \
+     and acknowledged_at is null and escalated_at is null and kind = 'message' and created_at < $1 \
+     order by created_at";
+
+/// What a timeline page asks for.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    pub kind: Option<String>,
+    pub profession: Option<String>,
+    /// Entries created before this (UTC micros), with `before_id` breaking ties: the page cursor.
+    pub before: Option<(i64, String)>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Text contained in the body or the visit fields (already folded by the caller when searching).
+    pub text: Option<String>,
+    pub limit: i64,
+}
+
+impl Store {
+    pub async fn patient(&self, id: &str) -> Result<Option<PatientRow>> {
+        let sql = format!("select {PATIENT_COLUMNS} from patients where id = $1");
+        Ok(read!(self, |c| sqlx::query_as::<_, PatientRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    /// Patients with the same folded kana name and birth date (a likely duplicate).
+    pub async fn patients_like(&self, name_folded: &str, birth_date: &str) -> Result<Vec<PatientRow>> {
+        let sql = format!(
+            "select {PATIENT_COLUMNS} from patients where name_folded = $1 and birth_date = $2 order by id"
+        );
+        Ok(read!(self, |c| sqlx::query_as::<_, PatientRow>(&sql)
+            .bind(name_folded)
+            .bind(birth_date)
+            .fetch_all(c)
+            .await)?)
+    }
+
+    pub async fn count_patients(&self) -> Result<i64> {
+        let n: (i64,) = read!(self, |c| sqlx::query_as("select count(*) from patients").fetch_one(c).await)?;
+        Ok(n.0)
+    }
+
+    /// The patients a person attends or is (or asked to be) on the team of.
+    pub async fn my_patients(&self, user_id: &str) -> Result<Vec<MyPatientRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, MyPatientRow>(
+            "select p.id, p.name, p.name_kana, p.birth_date, 'attending' as role, 'active' as status \
+             from patients p where p.attending_physician_id = $1 \
+             union all \
+             select p.id, p.name, p.name_kana, p.birth_date, m.role, m.status \
+             from team_members m join patients p on p.id = m.patient_id \
+             where m.user_id = $1 and p.attending_physician_id <> $1 \
+             and m.status in ('active', 'pending') \
+             order by name_kana, id"
+        )
+        .bind(user_id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// The consent in force, if any (the newest not withdrawn).
+    pub async fn active_consent(&self, patient_id: &str) -> Result<Option<ConsentRow>> {
+        let sql = format!(
+            "select {CONSENT_COLUMNS} from consents where patient_id = $1 and withdrawn_at is null \
+             order by recorded_at desc, id desc limit 1"
+        );
+        Ok(read!(self, |c| sqlx::query_as::<_, ConsentRow>(&sql).bind(patient_id).fetch_optional(c).await)?)
+    }
+
+    pub async fn consents(&self, patient_id: &str) -> Result<Vec<ConsentRow>> {
+        let sql = format!(
+            "select {CONSENT_COLUMNS} from consents where patient_id = $1 order by recorded_at desc, id desc"
+        );
+        Ok(read!(self, |c| sqlx::query_as::<_, ConsentRow>(&sql).bind(patient_id).fetch_all(c).await)?)
+    }
+
+    /// One person's membership on one patient's team.
+    pub async fn membership(&self, patient_id: &str, user_id: &str) -> Result<Option<MemberRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, MemberRow>(
+            "select m.patient_id, m.user_id, m.role, m.status, m.requested_by, m.requested_at, \
+             m.decided_by, m.decided_at, m.ends_at, m.note, u.display_name, u.login, u.profession, u.email \
+             from team_members m join users u on u.id = m.user_id \
+             where m.patient_id = $1 and m.user_id = $2"
+        )
+        .bind(patient_id)
+        .bind(user_id)
+        .fetch_optional(c)
+        .await)?)
+    }
+
+    pub async fn team(&self, patient_id: &str) -> Result<Vec<MemberRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, MemberRow>(
+            "select m.patient_id, m.user_id, m.role, m.status, m.requested_by, m.requested_at, \
+             m.decided_by, m.decided_at, m.ends_at, m.note, u.display_name, u.login, u.profession, u.email \
+             from team_members m join users u on u.id = m.user_id \
+             where m.patient_id = $1 order by m.requested_at, m.user_id"
+        )
+        .bind(patient_id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    pub async fn team_events(&self, patient_id: &str) -> Result<Vec<TeamEventRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, TeamEventRow>(
+            "select id, patient_id, user_id, action, actor_id, at, note from team_events \
+             where patient_id = $1 order by at desc, id desc"
+        )
+        .bind(patient_id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// The emergency view a person has open on a patient, if any.
+    pub async fn open_emergency(
+        &self,
+        patient_id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<EmergencyRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, EmergencyRow>(
+            "select id, patient_id, user_id, reason, opened_at, expires_at, seen_by_attending_at \
+             from emergency_accesses where patient_id = $1 and user_id = $2 and expires_at > $3 \
+             order by expires_at desc limit 1"
+        )
+        .bind(patient_id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?)
+    }
+
+    pub async fn emergency_accesses(&self, patient_id: &str) -> Result<Vec<EmergencyRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, EmergencyRow>(
+            "select id, patient_id, user_id, reason, opened_at, expires_at, seen_by_attending_at \
+             from emergency_accesses where patient_id = $1 order by opened_at desc"
+        )
+        .bind(patient_id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    pub async fn entry(&self, id: &str) -> Result<Option<EntryRow>> {
+        let sql = format!("select {ENTRY_COLUMNS} from timeline_entries where id = $1");
+        Ok(read!(self, |c| sqlx::query_as::<_, EntryRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    /// A page of a patient's timeline, newest first.
+    pub async fn entries(&self, patient_id: &str, f: &EntryFilter) -> Result<Vec<EntryRow>> {
+        let mut sql = format!("select {ENTRY_COLUMNS} from timeline_entries where patient_id = $1");
+        let mut n = 1;
+        let mut next = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&clause.replace('?', &format!("${n}")));
+        };
+        if f.kind.is_some() {
+            next(&mut sql, " and kind = ?");
+        }
+        if f.profession.is_some() {
+            next(&mut sql, " and author_profession = ?");
+        }
+        if f.from.is_some() {
+            next(&mut sql, " and occurred_at >= ?");
+        }
+        if f.to.is_some() {
+            next(&mut sql, " and occurred_at < ?");
+        }
+        if f.text.is_some() {
+            next(&mut sql, " and (lower(body) like ? or lower(data) like ?)");
+        }
+        if f.before.is_some() {
+            n += 1;
+            let a = n;
+            n += 1;
+            sql.push_str(&format!(" and (created_at < ${a} or (created_at = ${a} and id < ${n}))"));
+        }
+        n += 1;
+        sql.push_str(&format!(" order by created_at desc, id desc limit ${n}"));
+        let text = f.text.as_ref().map(|t| format!("%{}%", t.replace(['%', '_'], "")));
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, EntryRow>(&sql).bind(patient_id);
+            if let Some(k) = &f.kind {
+                q = q.bind(k);
+            }
+            if let Some(p) = &f.profession {
+                q = q.bind(p);
+            }
+            if let Some(v) = f.from {
+                q = q.bind(v);
+            }
+            if let Some(v) = f.to {
+                q = q.bind(v);
+            }
+            if let Some(t) = &text {
+                q = q.bind(t);
+            }
+            if let Some((at, id)) = &f.before {
+                q = q.bind(*at).bind(id);
+            }
+            q.bind(f.limit.clamp(1, 200)).fetch_all(c).await
+        })
+        .map_err(Into::into)
+    }
+
+    /// Vital signs of one kind between two times, oldest first.
+    pub async fn vitals(&self, patient_id: &str, from: i64, to: i64) -> Result<Vec<VitalRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, VitalRow>(
+            "select v.entry_id, v.patient_id, v.kind, v.value, v.measured_at from vital_signs v \
+             where v.patient_id = $1 and v.measured_at >= $2 and v.measured_at < $3 \
+             and not exists (select 1 from timeline_entries c where c.corrects_id = v.entry_id) \
+             order by v.measured_at, v.kind"
+        )
+        .bind(patient_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// The vital signs of some entries (for showing them on the timeline).
+    pub async fn vitals_of_entries(&self, patient_id: &str, entry_ids: &[String]) -> Result<Vec<VitalRow>> {
+        if entry_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "select entry_id, patient_id, kind, value, measured_at from vital_signs \
+             where patient_id = $1 and entry_id in ({})",
+            placeholders.join(", ")
+        );
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, VitalRow>(&sql).bind(patient_id);
+            for id in entry_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(Into::into)
+    }
+
+    /// Who has read which of these entries: (entry id, user id, display name, read at).
+    pub async fn reads_of_entries(&self, entry_ids: &[String]) -> Result<Vec<(String, String, String, i64)>> {
+        if entry_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 1)).collect();
+        let sql = format!(
+            "select r.entry_id, r.user_id, u.display_name, r.read_at from entry_reads r \
+             join users u on u.id = r.user_id where r.entry_id in ({}) order by r.read_at",
+            placeholders.join(", ")
+        );
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
+            for id in entry_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(Into::into)
+    }
+
+    /// Entries of a patient the person has not read (not counting their own).
+    pub async fn unread_count(&self, patient_id: &str, user_id: &str) -> Result<i64> {
+        let n: (i64,) = read!(self, |c| sqlx::query_as(UNREAD_COUNT_SQL)
+            .bind(patient_id)
+            .bind(user_id)
+            .fetch_one(c)
+            .await)?;
+        Ok(n.0)
+    }
+
+    /// Messages to the person that still wait for an acknowledgement.
+    pub async fn unacknowledged_count(&self, patient_id: &str, user_id: &str) -> Result<i64> {
+        let n: (i64,) = read!(self, |c| sqlx::query_as(UNACKNOWLEDGED_COUNT_SQL)
+            .bind(patient_id)
+            .bind(user_id)
+            .bind(true)
+            .fetch_one(c)
+            .await)?;
+        Ok(n.0)
+    }
+
+    /// Urgent messages nobody acknowledged since before `older_than`, not yet escalated.
+    pub async fn unacknowledged_urgent(&self, older_than: i64) -> Result<Vec<EntryRow>> {
+        let sql = format!("select {ENTRY_COLUMNS} {WAITING_URGENT_SQL}");
+        Ok(read!(self, |c| sqlx::query_as::<_, EntryRow>(&sql).bind(older_than).fetch_all(c).await)?)
+    }
+}
+
+impl Tx {
+    pub async fn insert_patient(&mut self, p: &PatientRow) -> Result<()> {
+        let sql = format!(
+            "insert into patients ({PATIENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        );
+        exec_tx!(self, |c| sqlx::query(&sql)
+            .bind(&p.id)
+            .bind(&p.name)
+            .bind(&p.name_kana)
+            .bind(&p.name_folded)
+            .bind(&p.birth_date)
+            .bind(&p.sex)
+            .bind(&p.address)
+            .bind(&p.district)
+            .bind(&p.support_center_id)
+            .bind(&p.phone)
+            .bind(&p.care_level)
+            .bind(&p.insurance_number)
+            .bind(&p.key_person)
+            .bind(&p.emergency_contacts)
+            .bind(&p.conditions)
+            .bind(&p.allergies)
+            .bind(&p.medications)
+            .bind(&p.attending_physician_id)
+            .bind(&p.registered_by)
+            .bind(p.version)
+            .bind(p.created_at)
+            .bind(p.updated_at)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Replaces a patient's summary if its version is still `expected_version`, keeping the old
+    /// version's JSON. Returns false when someone else changed it first.
+    pub async fn update_patient(
+        &mut self,
+        p: &PatientRow,
+        expected_version: i64,
+        old_json: &str,
+        changed_by: &str,
+    ) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update patients set name = $3, name_kana = $4, name_folded = $5, birth_date = $6, sex = $7, \
+             address = $8, district = $9, support_center_id = $10, phone = $11, care_level = $12, \
+             insurance_number = $13, key_person = $14, emergency_contacts = $15, conditions = $16, \
+             allergies = $17, medications = $18, version = $2 + 1, updated_at = $19 \
+             where id = $1 and version = $2"
+        )
+        .bind(&p.id)
+        .bind(expected_version)
+        .bind(&p.name)
+        .bind(&p.name_kana)
+        .bind(&p.name_folded)
+        .bind(&p.birth_date)
+        .bind(&p.sex)
+        .bind(&p.address)
+        .bind(&p.district)
+        .bind(&p.support_center_id)
+        .bind(&p.phone)
+        .bind(&p.care_level)
+        .bind(&p.insurance_number)
+        .bind(&p.key_person)
+        .bind(&p.emergency_contacts)
+        .bind(&p.conditions)
+        .bind(&p.allergies)
+        .bind(&p.medications)
+        .bind(p.updated_at)
+        .execute(c)
+        .await)?;
+        if n != 1 {
+            return Ok(false);
+        }
+        exec_tx!(self, |c| sqlx::query(
+            "insert into patient_versions (patient_id, version, data, changed_by, changed_at) \
+             values ($1, $2, $3, $4, $5)"
+        )
+        .bind(&p.id)
+        .bind(expected_version)
+        .bind(old_json)
+        .bind(changed_by)
+        .bind(p.updated_at)
+        .execute(c)
+        .await)?;
+        Ok(true)
+    }
+
+    pub async fn insert_consent(&mut self, c0: &ConsentRow) -> Result<()> {
+        let sql = format!(
+            "insert into consents ({CONSENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13)"
+        );
+        exec_tx!(self, |c| sqlx::query(&sql)
+            .bind(&c0.id)
+            .bind(&c0.patient_id)
+            .bind(&c0.consenter)
+            .bind(&c0.proxy_name)
+            .bind(&c0.proxy_relation)
+            .bind(&c0.consented_on)
+            .bind(&c0.scope)
+            .bind(&c0.form_attachment_id)
+            .bind(&c0.recorded_by)
+            .bind(c0.recorded_at)
+            .bind(c0.withdrawn_at)
+            .bind(&c0.withdrawn_by)
+            .bind(&c0.withdrawal_reason)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Withdraws every consent in force. Returns how many were.
+    pub async fn withdraw_consents(
+        &mut self,
+        patient_id: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64> {
+        exec_tx!(self, |c| sqlx::query(
+            "update consents set withdrawn_at = $2, withdrawn_by = $3, withdrawal_reason = $4 \
+             where patient_id = $1 and withdrawn_at is null"
+        )
+        .bind(patient_id)
+        .bind(now)
+        .bind(by)
+        .bind(reason)
+        .execute(c)
+        .await)
+        .map_err(Into::into)
+    }
+
+    /// Writes (creates or replaces) a membership and records the change in the team history.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_member(
+        &mut self,
+        patient_id: &str,
+        user_id: &str,
+        role: &str,
+        status: &str,
+        actor_id: &str,
+        now: i64,
+        ends_at: Option<i64>,
+        note: &str,
+        event_id: &str,
+    ) -> Result<()> {
+        let decided = status != "pending";
+        exec_tx!(self, |c| sqlx::query(
+            "insert into team_members (patient_id, user_id, role, status, requested_by, requested_at, \
+             decided_by, decided_at, ends_at, note) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             on conflict (patient_id, user_id) do update set role = $3, status = $4, \
+             decided_by = $7, decided_at = $8, ends_at = $9, note = $10"
+        )
+        .bind(patient_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(status)
+        .bind(actor_id)
+        .bind(now)
+        .bind(decided.then_some(actor_id))
+        .bind(decided.then_some(now))
+        .bind(ends_at)
+        .bind(note)
+        .execute(&mut *c)
+        .await)?;
+        exec_tx!(self, |c| sqlx::query(
+            "insert into team_events (id, patient_id, user_id, action, actor_id, at, note) \
+             values ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(event_id)
+        .bind(patient_id)
+        .bind(user_id)
+        .bind(status)
+        .bind(actor_id)
+        .bind(now)
+        .bind(note)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    pub async fn insert_entry(&mut self, e: &EntryRow) -> Result<()> {
+        let sql = format!(
+            "insert into timeline_entries ({ENTRY_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17)"
+        );
+        exec_tx!(self, |c| sqlx::query(&sql)
+            .bind(&e.id)
+            .bind(&e.patient_id)
+            .bind(&e.kind)
+            .bind(&e.author_id)
+            .bind(&e.author_profession)
+            .bind(&e.author_org_id)
+            .bind(e.created_at)
+            .bind(e.occurred_at)
+            .bind(&e.body)
+            .bind(&e.data)
+            .bind(&e.corrects_id)
+            .bind(e.urgent)
+            .bind(e.needs_reply)
+            .bind(&e.addressee_id)
+            .bind(e.acknowledged_at)
+            .bind(&e.acknowledged_by)
+            .bind(e.escalated_at)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    pub async fn insert_vital(&mut self, v: &VitalRow) -> Result<()> {
+        exec_tx!(self, |c| {
+            sqlx::query(
+            "insert into vital_signs (entry_id, patient_id, kind, value, measured_at) values ($1, $2, $3, $4, $5)"
+        )
+        .bind(&v.entry_id)
+        .bind(&v.patient_id)
+        .bind(&v.kind)
+        .bind(v.value)
+        .bind(v.measured_at)
+        .execute(c)
+        .await
+        })?;
+        Ok(())
+    }
+
+    /// Marks entries read by a person (already-read ones stay as they were).
+    pub async fn mark_read(&mut self, entry_ids: &[String], user_id: &str, now: i64) -> Result<()> {
+        // One statement per page of entries, not one per entry.
+        for chunk in entry_ids.chunks(200) {
+            let rows: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1, $2)", i + 3)).collect();
+            let sql = format!(
+                "insert into entry_reads (entry_id, user_id, read_at) values {} \
+                 on conflict (entry_id, user_id) do nothing",
+                rows.join(", ")
+            );
+            exec_tx!(self, |c| {
+                let mut q = sqlx::query(&sql).bind(user_id).bind(now);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(c).await
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Acknowledges a message once. Returns whether it was still unacknowledged.
+    pub async fn acknowledge(&mut self, entry_id: &str, user_id: &str, now: i64) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update timeline_entries set acknowledged_at = $3, acknowledged_by = $2 \
+             where id = $1 and acknowledged_at is null"
+        )
+        .bind(entry_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(c)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    /// Marks a message escalated, once, and only while nobody has acknowledged it. Returns
+    /// whether it was marked (false: acknowledged or escalated meanwhile, by this or another
+    /// process).
+    pub async fn mark_escalated(&mut self, entry_id: &str, now: i64) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update timeline_entries set escalated_at = $2 \
+             where id = $1 and escalated_at is null and acknowledged_at is null"
+        )
+        .bind(entry_id)
+        .bind(now)
+        .execute(c)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    pub async fn insert_emergency(&mut self, e: &EmergencyRow) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query(
+            "insert into emergency_accesses (id, patient_id, user_id, reason, opened_at, expires_at, \
+             seen_by_attending_at) values ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(&e.id)
+        .bind(&e.patient_id)
+        .bind(&e.user_id)
+        .bind(&e.reason)
+        .bind(e.opened_at)
+        .bind(e.expires_at)
+        .bind(e.seen_by_attending_at)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    pub async fn mark_emergencies_seen(&mut self, patient_id: &str, now: i64) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query(
+            "update emergency_accesses set seen_by_attending_at = $2 \
+             where patient_id = $1 and seen_by_attending_at is null"
+        )
+        .bind(patient_id)
+        .bind(now)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    /// The patient as this transaction sees it (for checks inside a write).
+    pub async fn patient_in_tx(&mut self, id: &str) -> Result<Option<PatientRow>> {
+        let sql = format!("select {PATIENT_COLUMNS} from patients where id = $1");
+        Ok(on_tx!(self, |c| sqlx::query_as::<_, PatientRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+}
+
+/// Lookups the timeline page makes once per page, not once per entry.
+impl Store {
+    /// Entries of a patient that correct any of these: (corrected id, correcting id, created at).
+    pub async fn corrections_of(
+        &self,
+        patient_id: &str,
+        entry_ids: &[String],
+    ) -> Result<Vec<(String, String, i64)>> {
+        if entry_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "select corrects_id, id, created_at from timeline_entries \
+             where patient_id = $1 and corrects_id in ({}) order by created_at, id",
+            placeholders.join(", ")
+        );
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql).bind(patient_id);
+            for id in entry_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(Into::into)
+    }
+
+    /// When these entries of a patient were written: (id, created at).
+    pub async fn entry_times(&self, patient_id: &str, entry_ids: &[String]) -> Result<Vec<(String, i64)>> {
+        if entry_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "select id, created_at from timeline_entries where patient_id = $1 and id in ({})",
+            placeholders.join(", ")
+        );
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(patient_id);
+            for id in entry_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(Into::into)
+    }
+
+    /// The names of these people: (id, display name, login).
+    pub async fn user_names(&self, user_ids: &[String]) -> Result<Vec<(String, String, String)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 1)).collect();
+        let sql =
+            format!("select id, display_name, login from users where id in ({})", placeholders.join(", "));
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (String, String, String)>(&sql);
+            for id in user_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(Into::into)
+    }
+
+    /// The names of these organisations: (id, name).
+    pub async fn organisation_names(&self, ids: &[String]) -> Result<Vec<(String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 1)).collect();
+        let sql = format!("select id, name from organisations where id in ({})", placeholders.join(", "));
+        read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(Into::into)
+    }
+}
