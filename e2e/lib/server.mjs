@@ -1,8 +1,11 @@
 // Starts the Tsunagu binary for the browser tests: a free port on 127.0.0.1, a fresh temp data
-// folder, the demo region, and SQLite in that folder or the PostgreSQL database given in
-// TSUNAGU_E2E_DATABASE_URL (which must be empty: the demo region loads only into an empty one).
+// folder, the demo region, and SQLite in that folder or PostgreSQL. With PostgreSQL, every server
+// (one per test file) gets a fresh database of its own, created next to the one given in
+// TSUNAGU_E2E_DATABASE_URL (the demo region loads only into an empty database) with `psql`
+// (TSUNAGU_E2E_PSQL, default psql on the PATH) and dropped when the server stops; the role of
+// that URL must be allowed to create databases.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -41,6 +44,35 @@ function freePort() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function psql(url, sql) {
+  const r = spawnSync(process.env.TSUNAGU_E2E_PSQL || 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (r.error || r.status !== 0) {
+    throw new Error(`psql ${sql}: ${r.error?.message ?? ''}${r.stderr ?? ''}`);
+  }
+}
+
+/** A fresh, empty database next to the one `url` names: { url, drop() }. */
+function freshDatabase(url) {
+  const base = new URL(url);
+  const name = `${decodeURIComponent(base.pathname.slice(1)) || 'tsunagu'}_${process.pid}_${Date.now() % 1e8}`.replace(/[^\w]/g, '_');
+  psql(url, `create database "${name}"`);
+  const fresh = new URL(url);
+  fresh.pathname = `/${name}`;
+  return {
+    url: fresh.toString(),
+    drop: () => {
+      try {
+        psql(url, `drop database if exists "${name}" with (force)`);
+      } catch (e) {
+        process.stderr.write(`could not drop the test database ${name}: ${e.message}\n`);
+      }
+    },
+  };
+}
 
 /** Every running server, so that whatever ends this process ends them too. */
 const running = new Set();
@@ -86,9 +118,15 @@ export async function startServer() {
   }
   env.TSUNAGU_DATA_DIR = dataDir;
   env.TSUNAGU_DEMO_PASSWORD = DEMO_PASSWORD;
+  let database = null;
   if (process.env.TSUNAGU_E2E_DATABASE_URL) {
-    env.TSUNAGU_DATABASE_URL = process.env.TSUNAGU_E2E_DATABASE_URL;
+    database = freshDatabase(process.env.TSUNAGU_E2E_DATABASE_URL);
+    env.TSUNAGU_DATABASE_URL = database.url;
   }
+  const dropDatabase = () => {
+    database?.drop();
+    database = null;
+  };
 
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -144,6 +182,7 @@ export async function startServer() {
         clearTimeout(t);
       }
       fs.rmSync(dataDir, { recursive: true, force: true });
+      dropDatabase();
     };
     if (healthy) {
       const text = fs.readFileSync(logFile, 'utf8');
@@ -164,6 +203,7 @@ export async function startServer() {
       await exitedPromise;
       lastError = `${bin} did not answer /healthz within 180 s; its log:\n${logTail()}`;
       fs.rmSync(dataDir, { recursive: true, force: true });
+      dropDatabase();
       throw new Error(lastError);
     }
     lastError = `${bin} exited (${JSON.stringify(exited)}) before answering /healthz; its log:\n${logTail()}`;
@@ -171,5 +211,6 @@ export async function startServer() {
     await sleep(500);
   }
   fs.rmSync(dataDir, { recursive: true, force: true });
+  dropDatabase();
   throw new Error(lastError);
 }

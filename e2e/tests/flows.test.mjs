@@ -2,191 +2,35 @@
 // by playwright-core, on a phone-sized screen in Japanese, against the real server binary.
 //
 //   cd e2e && npm ci && npm test                         # SQLite in a temp folder
-//   TSUNAGU_E2E_DATABASE_URL=postgres://…/empty npm test  # PostgreSQL (an empty database)
+//   TSUNAGU_E2E_DATABASE_URL=postgres://…/db npm test     # PostgreSQL (each test file's server
+//                                                        # gets a fresh database made next to db)
 //
 // Environment: TSUNAGU_BIN (the server binary), CARGO_TARGET_DIR, TSUNAGU_E2E_DATABASE_URL,
-// CHROMIUM_PATH (default /usr/bin/chromium). Screenshots go to e2e/screenshots/.
+// TSUNAGU_E2E_PSQL (default psql), CHROMIUM_PATH (default /usr/bin/chromium). Screenshots go to
+// e2e/screenshots/. Shared helpers: lib/browser.mjs.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { describe } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
-import { DEMO_PASSWORD, backendName, startServer } from '../lib/server.mjs';
+import {
+  andWait,
+  assertNoHorizontalOverflow,
+  assertPath,
+  backend,
+  clickTo,
+  expectGreeting,
+  harness,
+  login,
+  screenshot,
+} from '../lib/browser.mjs';
+import { DEMO_PASSWORD } from '../lib/server.mjs';
 import { base32Decode, hotp, timeStep, totp } from '../lib/totp.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const shotsDir = path.resolve(here, '..', 'screenshots');
-const backend = backendName();
-
-const PHONE = { width: 390, height: 844 };
-const TEST_TIMEOUT = 180_000;
-
-// Flags for Chromium on this closed network (without the background-networking ones its
-// connections to Google's hosts are refused, many at a time). playwright-core's launch() adds
-// --headless and --no-sandbox itself and gives every launch a fresh temporary user-data dir.
-const CHROMIUM_ARGS = [
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-let server;
-let browser;
-/** Console errors, page errors and CSP violations seen since the last check: { where, text }. */
-let problems = [];
-const contexts = [];
-let failed = false;
-
-/** A fresh phone-sized Japanese browser context, watched for console errors and CSP violations. */
-async function newPhone(name) {
-  const context = await browser.newContext({
-    viewport: PHONE,
-    screen: PHONE,
-    deviceScaleFactor: 2,
-    isMobile: true,
-    hasTouch: true,
-    locale: 'ja-JP',
-    timezoneId: 'Asia/Tokyo',
-    baseURL: server.baseUrl,
-  });
-  context.setDefaultTimeout(30_000);
-  // Report every CSP violation through the console (Chromium also logs its own "Refused to …").
-  // Injected over CDP, so the page's CSP does not apply to this script.
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
-    });
-  });
-  context.on('console', (msg) => {
-    if (msg.type() === 'error' || /Content Security Policy/i.test(msg.text())) {
-      const at = msg.location()?.url;
-      problems.push({ where: `${name} ${msg.page()?.url() ?? ''}`, text: `console.${msg.type()}: ${msg.text()}${at ? ` (${at})` : ''}` });
-    }
-  });
-  context.on('page', (page) => {
-    page.on('pageerror', (err) => {
-      problems.push({ where: `${name} ${page.url()}`, text: `pageerror: ${err.message}` });
-    });
-  });
-  contexts.push({ name, context });
-  return context;
-}
-
-/** Asserts nothing went wrong in any browser since the last check; `allow` lists expected messages. */
-function assertNoProblems(allow = []) {
-  const seen = problems.filter((p) => !allow.some((re) => re.test(p.text)));
-  for (const p of problems.filter((p) => !seen.includes(p))) console.log(`expected: ${p.where}: ${p.text}`);
-  problems = [];
-  assert.deepEqual(seen, [], `console errors, page errors or CSP violations:\n${seen.map((p) => `  ${p.where}: ${p.text}`).join('\n')}`);
-}
-
-async function screenshot(page, name) {
-  fs.mkdirSync(shotsDir, { recursive: true });
-  await page.screenshot({ path: path.join(shotsDir, `${backend}-${name}.png`), fullPage: true });
-}
-
-/** The page body must not scroll sideways on a phone; wide tables scroll inside `.table-wrap`. */
-async function assertNoHorizontalOverflow(page) {
-  const r = await page.evaluate(() => {
-    const vw = window.innerWidth;
-    const wide = [];
-    for (const el of document.querySelectorAll('body *')) {
-      if (el.closest('.table-wrap') && !el.classList.contains('table-wrap')) continue;
-      const b = el.getBoundingClientRect();
-      if (b.width > 0 && b.right > vw + 1 && getComputedStyle(el).position !== 'fixed') {
-        wide.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className ? '.' + String(el.className).trim().split(/\s+/).join('.') : ''} (right edge ${Math.round(b.right)}px)`);
-      }
-    }
-    return { scrollWidth: document.documentElement.scrollWidth, vw, wide: wide.slice(0, 10) };
-  });
-  assert.equal(r.vw, PHONE.width, 'the layout viewport is the phone width');
-  assert.ok(
-    r.scrollWidth <= PHONE.width + 2,
-    `${page.url()}: the page is ${r.scrollWidth}px wide on a ${PHONE.width}px phone; too wide: ${r.wide.join(', ')}`,
-  );
-}
-
-/** Does `action` (a click, a key press) and waits for the page it leads to to load. */
-async function andWait(page, action) {
-  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame() });
-  await action();
-  await navigated;
-  await page.waitForLoadState('load');
-}
-
-/** Clicks a link or button and waits for the next page. */
-const clickTo = (page, locator) => andWait(page, () => locator.click());
-
-function assertPath(page, pathname) {
-  assert.equal(new URL(page.url()).pathname, pathname, `expected to be on ${pathname}, but on ${page.url()}`);
-}
-
-/** Logs in through the form by its Japanese labels; returns once the answer page has loaded. */
-async function login(page, loginId, password = DEMO_PASSWORD) {
-  await page.goto('/login');
-  await page.getByLabel('ログインID', { exact: true }).fill(loginId);
-  await page.getByLabel('パスワード', { exact: true }).fill(password);
-  await clickTo(page, page.getByRole('button', { name: 'ログイン', exact: true }));
-}
-
-async function expectGreeting(page, name) {
-  assert.equal(new URL(page.url()).pathname, '/', `after logging in, ${page.url()} is not the home page`);
-  const h1 = (await page.locator('h1').innerText()).replace(/\s+/g, ' ').trim();
-  assert.ok(h1.includes(name), `the home page greets ${JSON.stringify(h1)}, not ${name}`);
-}
-
-/** A named step; on failure, a screenshot of every open page goes to screenshots/FAILED-*. */
-function step(name, fn) {
-  test(name, { timeout: TEST_TIMEOUT }, async (t) => {
-    try {
-      await fn(t);
-    } catch (e) {
-      failed = true;
-      fs.mkdirSync(shotsDir, { recursive: true });
-      for (const { name: cname, context } of contexts) {
-        for (const [i, p] of context.pages().entries()) {
-          const file = path.join(shotsDir, `FAILED-${backend}-${name.replace(/[^\w]+/g, '_').slice(0, 40)}-${cname}-${i}.png`);
-          await p.screenshot({ path: file, fullPage: true }).catch(() => {});
-        }
-      }
-      throw e;
-    }
-  });
-}
+const h = harness('flows');
+const { newPhone, assertNoProblems, step } = h;
 
 describe(`Tsunagu in a phone browser (${backend})`, () => {
-  before(async () => {
-    // Screenshots of failures of an earlier run would mislead.
-    fs.mkdirSync(shotsDir, { recursive: true });
-    for (const f of fs.readdirSync(shotsDir)) {
-      if (f.startsWith(`FAILED-${backend}-`)) fs.rmSync(path.join(shotsDir, f));
-    }
-    server = await startServer();
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
-  });
-
-  after(async () => {
-    try {
-      for (const { context } of contexts) await context.close().catch(() => {});
-      if (browser) await browser.close().catch(() => {});
-    } finally {
-      if (server) {
-        if (failed) process.stderr.write(`\n--- last lines of the server's log (${backend}) ---\n${server.logTail()}\n`);
-        await server.stop();
-      }
-    }
-  });
+  h.hooks();
 
   step('the TOTP helper matches RFC 6238 (test vector, SHA-1)', () => {
     // RFC 6238 appendix B: key "12345678901234567890", T = 59 s → 94287082 (8 digits).
@@ -349,7 +193,7 @@ describe(`Tsunagu in a phone browser (${backend})`, () => {
     await admin.getByLabel('職種', { exact: true }).selectOption({ label: '訪問介護員' });
     await clickTo(admin, admin.getByRole('button', { name: '招待する', exact: true }));
     const link = (await admin.locator('#invitation-link').innerText()).trim();
-    assert.ok(link.startsWith(`${server.baseUrl}/invite/`), `the invitation link ${link} points at this server`);
+    assert.ok(link.startsWith(`${h.server.baseUrl}/invite/`), `the invitation link ${link} points at this server`);
     await assertNoHorizontalOverflow(admin);
 
     const ctx = await newPhone('invitee');

@@ -3,6 +3,7 @@
 //! and audit events are decided and written here, once, for every way in.
 
 pub mod admin;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod demo;
@@ -47,6 +48,10 @@ pub struct AppConfig {
     /// An urgent message nobody has acknowledged this long is raised to the sub-attending
     /// physician (or the attending physician when there is none).
     pub escalation_minutes: i64,
+    /// The folder photos, files and consent forms are stored in (outside the database).
+    pub attachments_dir: std::path::PathBuf,
+    /// The largest file accepted, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for AppConfig {
@@ -63,6 +68,8 @@ impl Default for AppConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             escalation_minutes: 30,
+            attachments_dir: std::path::PathBuf::from("tsunagu-data/attachments"),
+            max_upload_bytes: 10 * 1024 * 1024,
         }
     }
 }

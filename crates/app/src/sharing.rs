@@ -73,6 +73,8 @@ pub struct NewConsent {
     pub proxy_relation: String,
     pub consented_on: String,
     pub scope: String,
+    /// The signed consent form (an image or a PDF), if one is attached.
+    pub form: Option<crate::attachments::Upload>,
 }
 
 /// A visit record (the fields the 2024 在宅医療情報連携加算 asks for) with optional vitals.
@@ -296,7 +298,7 @@ impl App {
     }
 
     /// Opens a patient for a write by a team member (read-only tokens refused).
-    async fn open_for_write(&self, actor: &Actor, id: &str) -> Result<Opened> {
+    pub(crate) async fn open_for_write(&self, actor: &Actor, id: &str) -> Result<Opened> {
         let o = self.patient_access(actor, id).await?;
         if !o.access.can_read() {
             return Err(self.refused(actor, &o.patient.id, "write", AppError::NotFound).await);
@@ -367,7 +369,7 @@ impl App {
         };
         Some(PatientRow {
             id: String::new(),
-            name_folded: tsunagu_domain::text::fold(&name_kana),
+            name_folded: tsunagu_domain::text::name_key(&name_kana),
             name,
             name_kana,
             birth_date,
@@ -514,6 +516,7 @@ impl App {
                 errs.push(FieldError::new("proxy_relation", "error.required"));
             }
         }
+        let form = self.check_consent_form(input.form.as_ref(), &mut errs).await?;
         errs.into_result()?;
         let (Some(consenter), Some(consented_on)) = (consenter, consented_on) else {
             return Err(AppError::Internal("validated consent lost a field".into()));
@@ -527,23 +530,31 @@ impl App {
             proxy_relation: proxy.then_some(proxy_relation),
             consented_on,
             scope,
-            form_attachment_id: None,
+            form_attachment_id: form.as_ref().map(|f| f.id().to_string()),
             recorded_by: actor.user_id.clone(),
             recorded_at: now.micros(),
             withdrawn_at: None,
             withdrawn_by: None,
             withdrawal_reason: None,
         };
-        let mut tx = self.store.begin().await?;
-        tx.insert_consent(&row).await?;
-        tx.append_audit(
-            actor
-                .event(now, Action::ConsentRecorded, Outcome::Success)
-                .patient(&o.patient.id)
-                .target("consent", &row.id),
-        )
+        // The signed form's files are written (and fsynced) before the rows commit.
+        self.with_consent_form(form.as_ref(), async {
+            let mut tx = self.store.begin().await?;
+            tx.insert_consent(&row).await?;
+            if let Some(f) = &form {
+                f.insert(&mut tx, &o.patient.id, &row.id, actor, now.micros()).await?;
+            }
+            tx.append_audit(
+                actor
+                    .event(now, Action::ConsentRecorded, Outcome::Success)
+                    .patient(&o.patient.id)
+                    .target("consent", &row.id),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
         .await?;
-        tx.commit().await?;
         Ok(row)
     }
 
@@ -1301,6 +1312,11 @@ impl App {
                     latest.push(v);
                 }
             }
+            // In the clinical order of `VitalKind::ALL` (systolic before diastolic), whatever
+            // the order they were measured in.
+            let order =
+                |code: &str| VitalKind::ALL.iter().position(|k| k.code() == code).unwrap_or(usize::MAX);
+            latest.sort_by_key(|v| order(&v.kind));
             latest
         };
         let acp = self
@@ -1713,7 +1729,7 @@ impl App {
             }
         };
         errs.into_result()?;
-        let found = self.store.patients_like(&tsunagu_domain::text::fold(&kana), &birth_date).await?;
+        let found = self.store.patients_like(&tsunagu_domain::text::name_key(&kana), &birth_date).await?;
         let events = if found.is_empty() {
             vec![actor.event(now, Action::EmergencySearched, Outcome::Success).detail("found 0")]
         } else {

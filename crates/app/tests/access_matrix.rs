@@ -542,6 +542,7 @@ impl Ctx {
                     proxy_relation: "長男".into(),
                     consented_on: self.date(0),
                     scope: "在宅医療・介護の多職種連携".into(),
+                    form: None,
                 };
                 app.record_consent(actor, pid, c).await.map(done)
             }

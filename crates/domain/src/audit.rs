@@ -59,6 +59,7 @@ pub enum Action {
     EmergencyRead,
     EmergencySearched,
     AccessLogRead,
+    FileRead,
 }
 
 impl Action {
@@ -112,6 +113,7 @@ impl Action {
             Action::EmergencyRead => "emergency.read",
             Action::EmergencySearched => "emergency.searched",
             Action::AccessLogRead => "access_log.read",
+            Action::FileRead => "file.read",
         }
     }
 }

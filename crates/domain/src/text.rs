@@ -29,6 +29,12 @@ pub fn fold(s: &str) -> String {
     out
 }
 
+/// The key under which a person's kana name is matched: folded, and without spaces, so
+/// 「やまだ はなこ」, 「ヤマダハナコ」 and 「ﾔﾏﾀﾞ ﾊﾅｺ」 are one name.
+pub fn name_key(s: &str) -> String {
+    fold(s).replace(' ', "")
+}
+
 /// Whether a text is written in kana (hiragana or katakana, with spaces and the long-vowel mark).
 pub fn is_kana_text(s: &str) -> bool {
     s.nfkc().all(|c| {
@@ -59,6 +65,12 @@ mod tests {
     #[test]
     fn spaces_collapse() {
         assert_eq!(fold("  山田　 花子 "), "山田 花子");
+    }
+
+    #[test]
+    fn name_keys_ignore_spaces_and_script() {
+        assert_eq!(name_key("やまだ はなこ"), name_key("ﾔﾏﾀﾞﾊﾅｺ"));
+        assert_eq!(name_key("ヤマダ　ハナコ"), "やまだはなこ");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub mod attachments;
 pub mod audit;
 pub mod live;
 mod migrate;
@@ -78,6 +79,7 @@ const SQLITE_UNIQUE_KEYS: &[(&str, &str)] = &[
     ("settings.key", "settings_pkey"),
     ("audit_events.seq", "audit_events_pkey"),
     ("audit_head.id", "audit_head_pkey"),
+    ("attachments.id", "attachments_pkey"),
 ];
 
 /// The constraint behind a SQLite unique violation message. A key missing from the table
@@ -360,7 +362,11 @@ mod tests {
     /// Every `constraint <name> primary key|unique` of the SQLite schema, as the columns SQLite
     /// reports for it and the name.
     fn named_keys_of_the_sqlite_schema() -> Vec<(String, String)> {
-        let sql = include_str!("../migrations/sqlite/0001_foundation.sql");
+        let sql = concat!(
+            include_str!("../migrations/sqlite/0001_foundation.sql"),
+            "\n",
+            include_str!("../migrations/sqlite/0004_attachments.sql")
+        );
         let mut table = String::new();
         let mut keys = Vec::new();
         for line in sql.lines().map(str::trim) {

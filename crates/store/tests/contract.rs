@@ -838,3 +838,75 @@ async fn concurrent_appends_from_several_tasks_make_a_gapless_verifying_chain() 
         }
     }
 }
+
+fn attachment_patient(id: &str, attending: &str) -> tsunagu_store::patients::PatientRow {
+    tsunagu_store::patients::PatientRow {
+        id: id.to_string(),
+        name: "金沢 太郎".to_string(),
+        name_kana: "かなざわ たろう".to_string(),
+        name_folded: "かなざわ たろう".to_string(),
+        birth_date: "1940-04-01".to_string(),
+        sex: "male".to_string(),
+        address: String::new(),
+        district: None,
+        support_center_id: None,
+        phone: String::new(),
+        care_level: "none".to_string(),
+        insurance_number: None,
+        key_person: String::new(),
+        emergency_contacts: String::new(),
+        conditions: String::new(),
+        allergies: String::new(),
+        medications: String::new(),
+        attending_physician_id: attending.to_string(),
+        registered_by: attending.to_string(),
+        version: 1,
+        created_at: 1_700_000_000_000_000,
+        updated_at: 1_700_000_000_000_000,
+    }
+}
+
+#[tokio::test]
+async fn an_attachment_written_is_read_back_equal_and_belongs_to_a_real_patient() {
+    use tsunagu_store::attachments::AttachmentRow;
+    for TestDb { store, backend: b, .. } in &testing::all().await {
+        add_user(store, "u1", "hanako").await;
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_patient(&attachment_patient("p1", "u1")).await.expect("insert patient");
+        tx.commit().await.expect("commit");
+        let a = AttachmentRow {
+            id: "a1".to_string(),
+            patient_id: "p1".to_string(),
+            entry_id: None,
+            consent_id: None,
+            original_name: "褥瘡.jpg".to_string(),
+            content_type: "image/jpeg".to_string(),
+            size: 1234,
+            sha256: "ab".repeat(32),
+            stored_path: "a1".to_string(),
+            thumbnail_path: Some("a1.thumb.jpg".to_string()),
+            created_by: "u1".to_string(),
+            created_at: 1_700_000_000_000_001,
+        };
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_attachment(&a).await.expect("insert attachment");
+        tx.commit().await.expect("commit");
+        assert_eq!(store.attachment("a1").await.expect("read"), Some(a.clone()), "{b:?}");
+        assert_eq!(store.attachment("nope").await.expect("read"), None, "{b:?}");
+        assert_eq!(store.attachments_of_patient("p1").await.expect("list"), vec![a.clone()], "{b:?}");
+        assert_eq!(store.count_attachments().await.expect("count"), 1, "{b:?}");
+
+        // A second row with the same id is a conflict on the primary key.
+        let mut tx = store.begin().await.expect("begin");
+        let again = tx.insert_attachment(&a).await;
+        expect_conflict(*b, again, "attachments_pkey");
+        drop(tx);
+
+        // An attachment of a patient who does not exist is refused by the database.
+        let mut tx = store.begin().await.expect("begin");
+        let orphan = AttachmentRow { id: "a2".to_string(), patient_id: "nobody".to_string(), ..a.clone() };
+        assert!(tx.insert_attachment(&orphan).await.is_err(), "{b:?}: an orphan attachment was stored");
+        drop(tx);
+        assert_eq!(store.count_attachments().await.expect("count"), 1, "{b:?}");
+    }
+}

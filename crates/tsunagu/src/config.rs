@@ -29,6 +29,10 @@ pub struct Settings {
     pub audit_head_interval_secs: u64,
     /// The file the audit chain's head is appended to (default: `<data_dir>/audit-head.jsonl`).
     pub audit_head_file: Option<PathBuf>,
+    /// The folder photos, files and consent forms are stored in (default: `<data_dir>/attachments`).
+    pub attachments_dir: Option<PathBuf>,
+    /// The largest photo or file accepted, in MB.
+    pub max_upload_mb: u32,
     /// Connections to the database.
     pub max_connections: u32,
     /// Log as JSON lines (for log collectors) rather than text.
@@ -103,6 +107,8 @@ impl Default for Settings {
             escalation_minutes: 30,
             audit_head_interval_secs: 60,
             audit_head_file: None,
+            attachments_dir: None,
+            max_upload_mb: 10,
             max_connections: 16,
             log_json: false,
             demo_when_empty: true,
@@ -206,6 +212,9 @@ impl Settings {
         if !(1..=24 * 7).contains(&self.session_absolute_hours) {
             bail!("bad setting session_absolute_hours: must be between 1 and 168");
         }
+        if !(1..=100).contains(&self.max_upload_mb) {
+            bail!("bad setting max_upload_mb: must be between 1 and 100");
+        }
         if !(1..=24 * 60).contains(&self.escalation_minutes) {
             bail!("bad setting escalation_minutes: must be between 1 and 1440");
         }
@@ -241,6 +250,10 @@ impl Settings {
         } else {
             self.database_url.clone()
         }
+    }
+
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.attachments_dir.clone().unwrap_or_else(|| self.data_dir.join("attachments"))
     }
 
     pub fn audit_head_file(&self) -> PathBuf {

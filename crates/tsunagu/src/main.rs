@@ -191,6 +191,8 @@ async fn open_app(settings: &config::Settings) -> Result<App> {
         session_absolute_secs: settings.session_absolute_hours * 3600,
         escalation_minutes: settings.escalation_minutes,
         public_url: settings.public_url(),
+        attachments_dir: settings.attachments_dir(),
+        max_upload_bytes: settings.max_upload_mb as usize * 1024 * 1024,
         ..AppConfig::default()
     };
     let app = App::new(store, Arc::new(SystemClock), cfg);

@@ -15,7 +15,7 @@ use crate::WebState;
 use crate::error::error_response;
 
 pub const COOKIE: &str = "tsunagu_csrf";
-/// Forms larger than this are refused (file uploads will go elsewhere, with the header).
+/// Forms larger than this are refused (file uploads, multipart, pass through unbuffered).
 pub const FORM_LIMIT: usize = 256 * 1024;
 
 /// The request's CSRF token, for forms to repeat.
@@ -24,6 +24,14 @@ pub struct CsrfToken(pub String);
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A `multipart/form-data` request (a file upload).
+pub fn is_multipart(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
 pub async fn protect(State(state): State<WebState>, req: Request, next: Next) -> Response {
@@ -35,15 +43,26 @@ pub async fn protect(State(state): State<WebState>, req: Request, next: Next) ->
         req.headers().get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
     let (mut parts, body) = req.into_parts();
     let req = if unsafe_method && !bearer {
-        let bytes = match to_bytes(body, FORM_LIMIT).await {
-            Ok(b) => b,
-            Err(_) => return error_response(StatusCode::PAYLOAD_TOO_LARGE, "error.page.too_large"),
-        };
         let header_token =
             parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let form_token =
-            url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
-        let sent = header_token.or(form_token).unwrap_or_default();
+        // File uploads (multipart) are streamed to their handler, which has its own size limit:
+        // their token travels in the query string (`?csrf=…`), accepted for multipart only.
+        let (sent, body) = if is_multipart(&parts.headers) {
+            let query_token = parts.uri.query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "csrf")
+                    .map(|(_, v)| v.into_owned())
+            });
+            (header_token.or(query_token).unwrap_or_default(), body)
+        } else {
+            let bytes = match to_bytes(body, FORM_LIMIT).await {
+                Ok(b) => b,
+                Err(_) => return error_response(StatusCode::PAYLOAD_TOO_LARGE, "error.page.too_large"),
+            };
+            let form_token =
+                url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+            (header_token.or(form_token).unwrap_or_default(), Body::from(bytes))
+        };
         let ok = existing.as_deref().is_some_and(|c| constant_time_eq(c.as_bytes(), sent.as_bytes()));
         if !ok {
             let app = &state.app;
@@ -55,7 +74,7 @@ pub async fn protect(State(state): State<WebState>, req: Request, next: Next) ->
             }
             return error_response(StatusCode::FORBIDDEN, "error.page.csrf");
         }
-        Request::from_parts(parts, Body::from(bytes))
+        Request::from_parts(parts, body)
     } else {
         parts.extensions.insert(CsrfToken(token.clone()));
         Request::from_parts(parts, body)

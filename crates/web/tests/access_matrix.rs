@@ -9,8 +9,9 @@
 //! form, and the status each kind of person gets, in the order of [`PEOPLE`].
 //!
 //! Placeholders: `{id}` the patient (P, or W for the two persons asked about W), `{entry}` the
-//! nurse's message to 山田 on it, `{pharmacist}` the pending pharmacist's user id, `{helper}` the
-//! helper's user id, `{today}` and `{in30}` dates in Japan time.
+//! nurse's message to 山田 on it, `{file}` a photo the nurse added to it, `{pharmacist}` the
+//! pending pharmacist's user id, `{helper}` the helper's user id, `{today}` and `{in30}` dates in
+//! Japan time.
 //!
 //! Routes not (yet) in the list: `/patients/new` (registration; no patient id; who may register
 //! is tested in `patients.rs`).
@@ -26,6 +27,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use support::{Client, DEMO_PASSWORD, Page, TestApp};
 use tower::ServiceExt;
 use tsunagu_app::admin::NewPerson;
+use tsunagu_app::attachments::Upload;
 use tsunagu_app::sharing::{NewConsent, NewEntry, NewPatient, Registered};
 use tsunagu_app::{Actor, AuthVia};
 use tsunagu_domain::Clock;
@@ -165,6 +167,7 @@ const fn uniform(r: Route) -> Route {
 const VISIT: &[(&str, &str)] = &[("kind", "visit"), ("body", "訪問。変わりなし。")];
 const CONSENT: &[(&str, &str)] =
     &[("consenter", "patient"), ("consented_on", "{today}"), ("scope", "在宅医療・介護の多職種連携")];
+const CAPTION: &[(&str, &str)] = &[("caption", "褥瘡の写真")];
 const WITHDRAW: &[(&str, &str)] = &[("reason", "本人の申し出"), ("confirm", "on")];
 const CANDIDATE: &[(&str, &str)] = &[("login", "mx-candidate")];
 const END: &[(&str, &str)] = &[("ends_on", "{in30}")];
@@ -186,11 +189,17 @@ const ROUTES: &[Route] = &[
     stream("/patients/{id}/live",                             [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
     // Emergency physicians without an open view get the form to state a reason, whatever the id.
     get("/patients/{id}/emergency",                           [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 200, 200, 200, 404, 404, 404]),
+    get("/patients/{id}/files",                               [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
+    get("/patients/{id}/files/{file}",                        [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
+    get("/patients/{id}/files/{file}/thumb",                  [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
     get("/patients/{id}/access-log",                          [303, 200, 403, 403, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
     get("/emergency",                                         [303, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 200, 200, 200, 404, 404, 404]),
     uniform(get("/patients/{id}/join",                        [303, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200])),
     get("/join",                                              [303, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     post("/patients/{id}/entries", VISIT,                     [303, 303, 303, 303, 404, 404, 404, 404, 404, 303, 404, 404, 404, 404, 404, 404, 404]),
+    // Sent as a plain form, without a file: members are told to choose one (the upload itself
+    // is tested in files.rs).
+    post("/patients/{id}/files", CAPTION,                     [303, 422, 422, 422, 404, 404, 404, 404, 404, 422, 404, 404, 404, 404, 404, 404, 404]),
     post("/patients/{id}/entries/{entry}/ack", &[],           [303, 303, 422, 422, 404, 404, 404, 404, 404, 303, 404, 404, 404, 404, 404, 404, 404]),
     post("/patients/{id}/consent", CONSENT,                   [303, 303, 303, 403, 404, 404, 404, 404, 404, 303, 404, 404, 404, 404, 404, 404, 404]),
     post("/patients/{id}/consent/withdraw", WITHDRAW,         [303, 303, 303, 403, 404, 404, 404, 404, 404, 422, 404, 404, 404, 404, 404, 404, 404]),
@@ -217,6 +226,8 @@ const NOT_FOUND_MESSAGE: &str = "ページが見つかりません。";
 struct Chart {
     id: String,
     message_id: String,
+    /// A photo the nurse added.
+    file_id: String,
 }
 
 struct World {
@@ -316,7 +327,10 @@ async fn chart(t: &TestApp, name: &str) -> Chart {
         ..Default::default()
     };
     app.write_entry(&nurse, &id, vitals).await.unwrap();
-    Chart { id, message_id: message.id }
+    let photo = Upload { name: "photo.png".into(), bytes: support::TINY_PNG.to_vec() };
+    let photo = app.upload_file(&nurse, &id, photo, "").await.unwrap();
+    let file_id = tsunagu_app::attachments::file_of(&photo).unwrap().attachment_id;
+    Chart { id, message_id: message.id, file_id }
 }
 
 /// P and W (consent withdrawn); an emergency view left to expire; two days on; another opened.
@@ -346,6 +360,7 @@ impl World {
     fn fill(&self, t: &TestApp, s: &str, who: Who, id: &str) -> String {
         s.replace("{id}", id)
             .replace("{entry}", &self.chart(who).message_id)
+            .replace("{file}", &self.chart(who).file_id)
             .replace("{pharmacist}", &self.pharmacist)
             .replace("{helper}", &self.helper)
             .replace("{today}", &date(t, 0))

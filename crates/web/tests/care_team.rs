@@ -102,7 +102,8 @@ async fn consent_is_recorded_by_the_attending_physician_and_bad_input_changes_no
         assert!(p.attr("#consented_on", "required").is_some(), "{b}");
         assert!(p.text("#scope").contains("多職種"), "{b}: the default scope");
         assert_eq!(p.count(r#"input[name="consenter"][type="radio"]"#), 2, "{b}");
-        assert!(p.text("#form-later").contains("同意書の画像の添付は今後対応"), "{b}");
+        // The signed form is attached with the file upload (tested with the attachments).
+        assert_eq!(p.count(r#"#consent-form input[type="file"]"#), 1, "{b}: no field for the signed form");
         assert_eq!(p.count("#withdraw-form"), 0, "{b}: nothing to withdraw yet");
 
         // A missing date: its own message next to the field, nothing recorded.

@@ -872,7 +872,7 @@ pub(super) async fn load(tx: &mut Tx, accounts: &[Account], now: Timestamp) -> R
             id: uuid::Uuid::now_v7().to_string(),
             name: d.name.into(),
             name_kana: d.kana.into(),
-            name_folded: tsunagu_domain::text::fold(d.kana),
+            name_folded: tsunagu_domain::text::name_key(d.kana),
             birth_date: d.birth_date.into(),
             sex: d.sex.into(),
             address: d.address.into(),

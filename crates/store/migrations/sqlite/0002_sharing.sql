@@ -5,7 +5,8 @@ create table patients (
     id text not null constraint patients_pkey primary key,
     name text not null,
     name_kana text not null,
-    -- fold(name_kana): duplicate detection and search (NFKC, katakana → hiragana).
+    -- text::name_key(name_kana): duplicate detection and emergency search (NFKC, katakana →
+    -- hiragana, no spaces).
     name_folded text not null,
     birth_date text not null,
     sex text not null,

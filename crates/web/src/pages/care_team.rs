@@ -251,7 +251,8 @@ pub async fn consent_post(
     State(s): State<WebState>,
     a: Authed,
     Path(id): Path<String>,
-    Form(f): Form<ConsentForm>,
+    // Multipart when the signed form is attached (see `pages::files`).
+    crate::pages::files::WithFile { form: f, file }: crate::pages::files::WithFile<ConsentForm>,
 ) -> Result<Response, WebError> {
     let input = NewConsent {
         consenter: f.consenter.clone(),
@@ -259,6 +260,7 @@ pub async fn consent_post(
         proxy_relation: f.proxy_relation.clone(),
         consented_on: f.consented_on.clone(),
         scope: f.scope.clone(),
+        form: file,
     };
     match s.app.record_consent(&a.actor, &id, input).await {
         Ok(c) => Ok(see_other(format!("/patients/{}/consent?done=consent_recorded", c.patient_id))),

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod care_team;
 pub mod charts;
+pub mod files;
 pub mod home;
 pub mod passkeys;
 pub mod patients;
@@ -53,7 +54,10 @@ pub fn routes() -> Router<WebState> {
         .route("/patients/{id}/entries/{entry}/ack", post(patients::acknowledge))
         .route("/patients/{id}/entries/{entry}/correct", get(patients::correct_page))
         // Care teams: consent, the team, joining, the emergency view, the disclosure printout.
-        .route("/patients/{id}/consent", get(care_team::consent_get).post(care_team::consent_post))
+        .route(
+            "/patients/{id}/consent",
+            get(care_team::consent_get).post(care_team::consent_post).layer(files::own_limit()),
+        )
         .route("/patients/{id}/consent/withdraw", post(care_team::consent_withdraw))
         .route("/patients/{id}/team", get(care_team::team_get))
         .route("/patients/{id}/team/add", post(care_team::team_add))
@@ -70,6 +74,13 @@ pub fn routes() -> Router<WebState> {
         .route("/patients/{id}/vitals", get(charts::vitals))
         .route("/patients/{id}/visits", get(charts::visits))
         .route("/patients/{id}/live", get(charts::live))
+        // Photos and files: multipart uploads read with their own size cap (see `files::WithFile`).
+        .route(
+            "/patients/{id}/files",
+            get(files::upload_get).post(files::upload_post).layer(files::own_limit()),
+        )
+        .route("/patients/{id}/files/{file}", get(files::file_get))
+        .route("/patients/{id}/files/{file}/thumb", get(files::thumb_get))
 }
 
 /// Renders a template into a response.

@@ -332,6 +332,8 @@ struct Item {
     corrected_href: Option<String>,
     corrects: Option<(String, String)>,
     read_by: String,
+    /// The photo or file of a file entry.
+    file: Option<tsunagu_app::attachments::FileData>,
 }
 
 fn vitals_of(v: &EntryView) -> Vec<(String, String, &'static str)> {
@@ -406,6 +408,7 @@ fn item(t: &Tr, v: EntryView, viewer: &str, patient_id: &str, shown: &[String]) 
             (href(id, v.corrects_at), t.fmt("patients.corrects", &[("time", &when)]))
         }),
         read_by: read_by.join("、"),
+        file: tsunagu_app::attachments::file_of(e),
         // Only what was written: a visit record of free text alone shows no empty list.
         visit: v.visit.filter(|d| {
             e.kind == EntryKind::Visit.code()

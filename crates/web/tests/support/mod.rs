@@ -29,6 +29,15 @@ pub const DEMO_PASSWORD: &str = "demo-password-123";
 /// 2026-11-24T00:30:00Z (09:30 in Kanazawa): where every test clock starts.
 pub const START: Timestamp = Timestamp(1_795_480_200_000_000);
 
+/// A valid 4×3 red PNG image.
+pub const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+    0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x03, 0x08, 0x02, 0x00, 0x00, 0x00, 0x3b, 0x96, 0x39, 0x91, 0x00,
+    0x00, 0x00, 0x10, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x38, 0x21, 0x27, 0x07, 0x47, 0x0c, 0x38,
+    0x39, 0x00, 0xf5, 0xc7, 0x0c, 0x31, 0x07, 0xeb, 0xad, 0x99, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
 /// The smallest memory argon2 accepts (8 KiB: two blocks per sync point, 8 × parallelism).
 const ARGON2_MIN_MEMORY_KIB: u32 = 8;
 
@@ -38,6 +47,8 @@ pub struct TestApp {
     pub app: App,
     pub clock: FixedClock,
     pub router: Router,
+    /// The attachments folder (removed with the application).
+    pub files: tempfile::TempDir,
     _db: TestDb,
 }
 
@@ -53,9 +64,12 @@ pub async fn all() -> Vec<TestApp> {
 impl TestApp {
     pub async fn new(db: TestDb) -> TestApp {
         let clock = FixedClock::at(START);
+        // Each application keeps its photos and files in a folder of its own.
+        let files = tempfile::tempdir().expect("attachments folder");
         let config = AppConfig {
             argon2_memory_kib: ARGON2_MIN_MEMORY_KIB,
             argon2_iterations: 1,
+            attachments_dir: files.path().to_path_buf(),
             ..Default::default()
         };
         let app = App::new(db.store.clone(), Arc::new(clock.clone()), config);
@@ -63,7 +77,7 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("{:?}: loading the demo failed: {e}", db.backend));
         let router = tsunagu_web::router(app.clone(), WebConfig::default());
-        TestApp { backend: db.backend, app, clock, router, _db: db }
+        TestApp { backend: db.backend, app, clock, router, files, _db: db }
     }
 
     /// The backend's name, for assertion messages.
