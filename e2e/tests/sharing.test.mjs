@@ -218,6 +218,31 @@ describe(`Patient information sharing in a phone browser (${backend})`, () => {
     assertNoProblems();
   });
 
+  step('nurse adds a photo; it reaches the physician’s open page with its thumbnail', async () => {
+    // A real 8×8 PNG (a pressure-ulcer photo stands in), made here so the test needs no file.
+    const png = Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAMElEQVR4nG3CoREAIAADsQ72Go1Go9FoputYLPC5pKDTgU4nOl3odKPTg04vOn3oD4iXWMH/EGwrAAAAAElFTkSuQmCC',
+      'base64',
+    );
+    await nurse.goto(`/patients/${patientId}`);
+    await nurse.locator('#write-file > summary').click();
+    await nurse.locator('#file').setInputFiles({ name: 'sacrum.png', mimeType: 'image/png', buffer: png });
+    await nurse.locator('#file-caption').fill('仙骨部の発赤、直径2cm');
+    await clickTo(nurse, nurse.locator('#file-form').getByRole('button', { name: '登録する', exact: true }));
+    assertPath(nurse, `/patients/${patientId}`);
+    const mine = nurse.locator('#entries article.entry').first();
+    await mine.locator('img.thumb').waitFor();
+
+    const entry = physician.locator('#entries article.entry').filter({ hasText: '仙骨部の発赤' });
+    await entry.waitFor({ timeout: 10_000 });
+    const thumb = entry.locator('img.thumb');
+    await thumb.waitFor();
+    const loaded = await thumb.evaluate((img) => img.complete && img.naturalWidth > 0);
+    assert.ok(loaded, 'the thumbnail loads for a member');
+    assert.ok(await physician.evaluate(() => window.__notReloaded === true), 'the physician’s page was not reloaded');
+    assertNoProblems();
+  });
+
   step('the vitals chart shows the nurse’s values in its SVG', async () => {
     await clickTo(physician, physician.locator('#link-vitals'));
     assertPath(physician, `/patients/${patientId}/vitals`);
@@ -320,9 +345,9 @@ describe(`Patient information sharing in a phone browser (${backend})`, () => {
     console.log(`the message for 365 ℃: ${text}`);
     await assertNoHorizontalOverflow(physician);
     await screenshot(physician, 'sharing-vital-error');
-    // Nothing was saved: only the nurse's entry is on the timeline.
+    // Nothing was saved: only the nurse's visit record and photo are on the timeline.
     await physician.goto(`/patients/${patientId}`);
-    assert.equal(await physician.locator('#entries article.entry').count(), 1);
+    assert.equal(await physician.locator('#entries article.entry').count(), 2);
     // The refused form answers 422, which Chromium logs as a failed load: that one is expected.
     assertNoProblems([/Failed to load resource: the server responded with a status of 422/]);
   });

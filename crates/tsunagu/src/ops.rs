@@ -200,6 +200,7 @@ pub async fn backup(app: &App, settings: &Settings, to: &Path) -> Result<()> {
     )
     .detail("cli");
     if app.store.sqlite_backup_to(path).await? {
+        backup_attachments(settings, to)?;
         app.store.append_audit(vec![event]).await?;
         return Ok(());
     }
@@ -211,8 +212,53 @@ pub async fn backup(app: &App, settings: &Settings, to: &Path) -> Result<()> {
     if !status.success() {
         bail!("pg_dump failed ({status})");
     }
+    backup_attachments(settings, to)?;
     app.store.append_audit(vec![event]).await?;
     Ok(())
+}
+
+/// The folder beside a backup file that holds the attachments (`b.db` → `b.db.attachments`).
+pub fn attachments_beside(backup: &Path) -> std::path::PathBuf {
+    sidecar(backup, ".attachments")
+}
+
+/// Copies the attachment files after the database snapshot: a file is written before its row
+/// commits and never changed or removed, so every row in the snapshot finds its file (files of
+/// rows committed later are copied too, harmlessly).
+fn backup_attachments(settings: &Settings, backup: &Path) -> Result<()> {
+    let from = settings.attachments_dir();
+    if !from.is_dir() {
+        return Ok(());
+    }
+    let n = copy_files(&from, &attachments_beside(backup))?;
+    println!("{n} attachment file(s) copied to {}", attachments_beside(backup).display());
+    Ok(())
+}
+
+/// Copies the regular files of `from` into `to` (created), skipping unfinished temporary files
+/// and files already there. Returns how many were copied.
+pub fn copy_files(from: &Path, to: &Path) -> Result<usize> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let mut n = 0;
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_tmp = name.to_string_lossy().ends_with(".tmp") || name.to_string_lossy().starts_with('.');
+        if !entry.file_type()?.is_file() || is_tmp {
+            continue;
+        }
+        let target = to.join(&name);
+        if target.exists() {
+            continue;
+        }
+        std::fs::copy(entry.path(), &target)
+            .with_context(|| format!("cannot copy {} to {}", entry.path().display(), target.display()))?;
+        n += 1;
+    }
+    if let Ok(dir) = std::fs::File::open(to) {
+        let _ = dir.sync_all();
+    }
+    Ok(n)
 }
 
 /// `path` with `suffix` added to its file name (`t.db` → `t.db-wal`).
@@ -229,6 +275,11 @@ fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
 /// restored log, and the operator is told.
 pub async fn restore(settings: &Settings, from: &Path) -> Result<()> {
     restore_database(settings, from).await?;
+    let files = attachments_beside(from);
+    if files.is_dir() {
+        let n = copy_files(&files, &settings.attachments_dir())?;
+        println!("{n} attachment file(s) restored into {}", settings.attachments_dir().display());
+    }
     let head = settings.audit_head_file();
     if head.exists() {
         let aside = sidecar(&head, &format!(".before-restore-{}", std::process::id()));
@@ -318,6 +369,21 @@ async fn restore_database(settings: &Settings, from: &Path) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachment_files_are_copied_without_temporary_ones_or_overwrites() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(a.path().join("f1"), b"one").unwrap();
+        std::fs::write(a.path().join("f1.thumb.jpg"), b"thumb").unwrap();
+        std::fs::write(a.path().join("f2.tmp"), b"half").unwrap();
+        std::fs::write(b.path().join("f1"), b"kept").unwrap();
+        let n = copy_files(a.path(), b.path()).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(std::fs::read(b.path().join("f1")).unwrap(), b"kept");
+        assert_eq!(std::fs::read(b.path().join("f1.thumb.jpg")).unwrap(), b"thumb");
+        assert!(!b.path().join("f2.tmp").exists());
+    }
 
     fn settings(dir: &Path) -> TlsSettings {
         TlsSettings {

@@ -19,3 +19,12 @@ create table attachments (
 create index attachments_patient_idx on attachments (patient_id, created_at);
 create index attachments_entry_idx on attachments (entry_id);
 create index attachments_consent_idx on attachments (consent_id);
+
+-- Like the timeline, attachments are never changed or removed.
+create function attachments_append_only() returns trigger language plpgsql as $$
+begin
+    raise exception 'attachments is append-only';
+end;
+$$;
+create trigger attachments_no_change before update or delete on attachments
+for each row execute function attachments_append_only();

@@ -19,3 +19,9 @@ create table attachments (
 create index attachments_patient_idx on attachments (patient_id, created_at);
 create index attachments_entry_idx on attachments (entry_id);
 create index attachments_consent_idx on attachments (consent_id);
+
+-- Like the timeline, attachments are never changed or removed.
+create trigger attachments_no_update before update on attachments
+begin select raise(abort, 'attachments is append-only'); end;
+create trigger attachments_no_delete before delete on attachments
+begin select raise(abort, 'attachments is append-only'); end;
