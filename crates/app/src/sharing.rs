@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use tsunagu_domain::audit::{Action, Outcome};
 use tsunagu_domain::person::Profession;
 use tsunagu_domain::sharing::{
-    Access, AccessFacts, CareLevel, Consenter, EntryKind, MemberStatus, Sex, TeamRole, VitalKind, decide,
-    needs_approval, parse_date,
+    Access, AccessFacts, CareLevel, CarePlace, Consenter, EntryKind, MemberStatus, Resuscitation, Sex,
+    TeamRole, VitalKind, decide, needs_approval, parse_date,
 };
 use tsunagu_domain::validation::text;
 use tsunagu_domain::{FieldError, Invalid, Timestamp};
 use tsunagu_store::patients::{
-    ConsentRow, EmergencyRow, EntryFilter, EntryRow, MemberRow, PatientRow, TeamEventRow, VitalRow,
+    ConsentRow, EmergencyRow, EntryFilter, EntryRow, MemberRow, PatientRow, PatientVersionRow, TeamEventRow,
+    VitalRow,
 };
 
 use crate::live::PatientEvent;
@@ -96,6 +97,42 @@ pub struct VisitData {
     pub cautions: String,
 }
 
+/// An ACP (人生会議) record: the wishes, when they were talked over and who was there. Codes are
+/// those of [`CarePlace`] and [`Resuscitation`]; an ACP entry written before these fields existed
+/// has them all empty (its text is in the body).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcpData {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub care_place: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub care_place_note: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub death_place: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub death_place_note: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resuscitation: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub other_wishes: String,
+    /// The date of the conversation, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub discussed_on: String,
+    /// Who was present (本人、長女、主治医、…).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub present: String,
+}
+
+impl AcpData {
+    /// The structured ACP of an entry, if it is an ACP entry with any field recorded.
+    pub fn of(e: &EntryRow) -> Option<AcpData> {
+        if e.kind != EntryKind::Acp.code() {
+            return None;
+        }
+        let d: AcpData = serde_json::from_str(&e.data).unwrap_or_default();
+        (d != AcpData::default()).then_some(d)
+    }
+}
+
 /// A new timeline entry as submitted.
 #[derive(Debug, Clone, Default)]
 pub struct NewEntry {
@@ -104,6 +141,8 @@ pub struct NewEntry {
     pub occurred_at: String,
     pub body: String,
     pub visit: VisitData,
+    /// The ACP fields of an `acp` entry.
+    pub acp: AcpData,
     /// (vital kind code, typed value)
     pub vitals: Vec<(String, String)>,
     pub urgent: bool,
@@ -120,6 +159,8 @@ pub struct EntryView {
     pub author_name: String,
     pub author_org: Option<String>,
     pub visit: Option<VisitData>,
+    /// The structured fields of an ACP entry.
+    pub acp: Option<AcpData>,
     pub vitals: Vec<VitalRow>,
     /// (name, read at)
     pub read_by: Vec<(String, i64)>,
@@ -158,6 +199,8 @@ pub struct PatientPage {
     pub entries: Vec<EntryView>,
     /// Older entries follow the last one shown.
     pub more: bool,
+    /// The latest ACP entry (the newest version), whatever page of the timeline is shown.
+    pub acp: Option<EntryRow>,
 }
 
 /// A patient in "my patients".
@@ -184,6 +227,54 @@ pub struct EmergencySummary {
     pub expires_at: Option<i64>,
     /// How the actor sees it: as a team member, or through an emergency view.
     pub access: Access,
+}
+
+impl EmergencySummary {
+    /// The structured fields of the latest ACP entry.
+    pub fn acp_data(&self) -> Option<AcpData> {
+        self.acp.as_ref().and_then(AcpData::of)
+    }
+}
+
+/// One change of a patient's summary: who, when, and which fields (never the values).
+#[derive(Debug, Clone)]
+pub struct PatientChange {
+    /// The version the change replaced.
+    pub version: i64,
+    pub changed_by_name: String,
+    pub changed_at: i64,
+    pub fields: Vec<String>,
+}
+
+/// The summary fields a person can edit, as kept in `patient_versions`.
+fn patient_fields(p: &PatientRow) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: &str| {
+        m.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    };
+    put("name", &p.name);
+    put("name_kana", &p.name_kana);
+    put("birth_date", &p.birth_date);
+    put("sex", &p.sex);
+    put("address", &p.address);
+    put("district", p.district.as_deref().unwrap_or(""));
+    put("phone", &p.phone);
+    put("care_level", &p.care_level);
+    put("insurance_number", p.insurance_number.as_deref().unwrap_or(""));
+    put("key_person", &p.key_person);
+    put("emergency_contacts", &p.emergency_contacts);
+    put("conditions", &p.conditions);
+    put("allergies", &p.allergies);
+    put("medications", &p.medications);
+    m
+}
+
+/// The names of the fields that differ between two versions, in the form's order.
+fn changed_fields(
+    old: &serde_json::Map<String, serde_json::Value>,
+    new: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    new.keys().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
 }
 
 fn parse_patient_id(id: &str) -> Option<String> {
@@ -469,6 +560,99 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(Registered::Created(row))
+    }
+
+    /// Changes a patient's summary (team members). Nothing changes silently: the old version is
+    /// kept, the change is audited with the names of the changed fields (never the values), and
+    /// a summary someone else changed since `expected_version` was read is refused.
+    pub async fn update_patient(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+        input: NewPatient,
+        expected_version: i64,
+    ) -> Result<PatientRow> {
+        let o = self.open_for_write(actor, patient_id).await?;
+        let now = self.now();
+        let mut errs = Invalid::default();
+        let row = self.validate_patient(&input, &mut errs);
+        errs.clone().into_result()?;
+        let Some(mut row) = row else { return Err(AppError::Invalid(errs)) };
+        let conflict = || AppError::Invalid(FieldError::new("version", "error.version_conflict").into());
+        let old = o.patient;
+        if old.version != expected_version {
+            return Err(conflict());
+        }
+        row.id = old.id.clone();
+        row.attending_physician_id = old.attending_physician_id.clone();
+        row.registered_by = old.registered_by.clone();
+        row.created_at = old.created_at;
+        row.updated_at = now.micros();
+        row.support_center_id = if row.district == old.district {
+            old.support_center_id.clone()
+        } else {
+            match &row.district {
+                Some(d) => self.store.center_for_district(d).await?.map(|c| c.id),
+                None => None,
+            }
+        };
+        let before = patient_fields(&old);
+        let fields = changed_fields(&before, &patient_fields(&row));
+        if fields.is_empty() {
+            return Ok(old);
+        }
+        let old_json = serde_json::Value::Object(before).to_string();
+        let mut tx = self.store.begin().await?;
+        if !tx.update_patient(&row, expected_version, &old_json, &actor.user_id).await? {
+            return Err(conflict());
+        }
+        tx.append_audit(
+            actor
+                .event(now, Action::PatientUpdated, Outcome::Success)
+                .patient(&row.id)
+                .target("patient", &row.id)
+                .detail(fields.join(",")),
+        )
+        .await?;
+        tx.commit().await?;
+        row.version = expected_version + 1;
+        Ok(row)
+    }
+
+    /// A patient (members only; the read is audited) with the changes of their summary, newest
+    /// first: who, when and which fields.
+    pub async fn patient_history(
+        &self,
+        actor: &Actor,
+        patient_id: &str,
+    ) -> Result<(Opened, Vec<PatientChange>)> {
+        let o = self.open_patient(actor, patient_id).await?;
+        let versions: Vec<PatientVersionRow> = self.store.patient_versions(&o.patient.id).await?;
+        let mut people: Vec<String> = versions.iter().map(|v| v.changed_by.clone()).collect();
+        people.sort();
+        people.dedup();
+        let names = self.store.user_names(&people).await?;
+        let parse = |data: &str| match serde_json::from_str::<serde_json::Value>(data) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let current = patient_fields(&o.patient);
+        let mut out = Vec::new();
+        for (i, v) in versions.iter().enumerate() {
+            let next = versions.get(i + 1).map(|n| parse(&n.data)).unwrap_or_else(|| current.clone());
+            out.push(PatientChange {
+                version: v.version,
+                changed_by_name: names
+                    .iter()
+                    .find(|n| n.0 == v.changed_by)
+                    .map(|n| n.1.clone())
+                    .unwrap_or_default(),
+                changed_at: v.changed_at,
+                fields: changed_fields(&parse(&v.data), &next),
+            });
+        }
+        out.reverse();
+        Ok((o, out))
     }
 
     /// Records a consent (attending or sub-attending physician).
@@ -886,6 +1070,8 @@ impl App {
             let empty = match k {
                 EntryKind::Vitals => vitals.is_empty(),
                 EntryKind::Visit => body.is_empty() && !has_visit_text && vitals.is_empty(),
+                // The date and who was present are required; the wishes may be in the body.
+                EntryKind::Acp => false,
                 _ => body.is_empty(),
             };
             if empty {
@@ -901,11 +1087,14 @@ impl App {
                 errs.push(FieldError::new("addressee", "error.required"));
             }
         }
+        let acp = if kind == Some(EntryKind::Acp) { self.validate_acp(&input.acp, &mut errs) } else { None };
         errs.into_result()?;
         let Some(kind) = kind else { return Err(AppError::Internal("validated entry lost its kind".into())) };
         let author_org = actor.affiliations.first().map(|a| a.organisation_id.clone());
         let data = if kind == EntryKind::Visit {
             serde_json::to_string(&visit).map_err(|e| AppError::Internal(e.to_string()))?
+        } else if let Some(acp) = &acp {
+            serde_json::to_string(acp).map_err(|e| AppError::Internal(e.to_string()))?
         } else {
             "{}".to_string()
         };
@@ -953,6 +1142,66 @@ impl App {
         tx.commit().await?;
         self.announce_committed(ev);
         Ok(row)
+    }
+
+    /// The ACP fields: the wishes as known codes, the date of the conversation (required, not in
+    /// the future in Japan) and who was present (required).
+    fn validate_acp(&self, input: &AcpData, errs: &mut Invalid) -> Option<AcpData> {
+        let mut t = |f: &'static str, v: &str, req: bool, max: usize| {
+            text(f, v, req, max).map_err(|e| errs.push(e)).unwrap_or_default()
+        };
+        let mut d = AcpData {
+            care_place: String::new(),
+            care_place_note: t("care_place_note", &input.care_place_note, false, 200),
+            death_place: String::new(),
+            death_place_note: t("death_place_note", &input.death_place_note, false, 200),
+            resuscitation: String::new(),
+            other_wishes: t("other_wishes", &input.other_wishes, false, 4000),
+            discussed_on: String::new(),
+            present: t("present", &input.present, true, 500),
+        };
+        let mut choice = |f: &'static str, v: &str, ok: bool| {
+            if v.trim().is_empty() || ok {
+                v.trim().to_string()
+            } else {
+                errs.push(FieldError::new(f, "error.unknown_choice"));
+                String::new()
+            }
+        };
+        d.care_place =
+            choice("care_place", &input.care_place, CarePlace::from_code(input.care_place.trim()).is_some());
+        d.death_place = choice(
+            "death_place",
+            &input.death_place,
+            CarePlace::from_code(input.death_place.trim()).is_some(),
+        );
+        d.resuscitation = choice(
+            "resuscitation",
+            &input.resuscitation,
+            Resuscitation::from_code(input.resuscitation.trim()).is_some(),
+        );
+        let today = self.now().jst_minutes();
+        match parse_date("discussed_on", &input.discussed_on, true) {
+            Ok(Some(x)) if x.as_str() <= today.get(..10).unwrap_or("9999") => d.discussed_on = x,
+            Ok(_) => errs.push(FieldError::new("discussed_on", "error.future_date")),
+            Err(e) => errs.push(e),
+        }
+        Some(d)
+    }
+
+    /// The patient's current ACP: of the versions not corrected since, the conversation held
+    /// last (by its date, else when it was written). A correction of an older conversation
+    /// written later does not hide a newer one.
+    async fn latest_acp(&self, patient_id: &str) -> Result<Option<EntryRow>> {
+        let filter =
+            EntryFilter { kind: Some(EntryKind::Acp.code().into()), limit: 200, ..Default::default() };
+        let entries = self.store.entries(patient_id, &filter).await?;
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let corrected = self.store.corrections_of(patient_id, &ids).await?;
+        Ok(entries.into_iter().filter(|e| !corrected.iter().any(|c| c.0 == e.id)).max_by_key(|e| {
+            let on = AcpData::of(e).map(|d| d.discussed_on).unwrap_or_default();
+            (on, e.created_at)
+        }))
     }
 
     async fn is_member_or_attending(&self, p: &PatientRow, user_id: &str) -> Result<bool> {
@@ -1042,6 +1291,7 @@ impl App {
                 let newer = corrections.iter().find(|c| c.0 == e.id);
                 EntryView {
                     visit: (e.kind == "visit").then(|| serde_json::from_str(&e.data).unwrap_or_default()),
+                    acp: AcpData::of(&e),
                     vitals: vitals.iter().filter(|v| v.entry_id == e.id).cloned().collect(),
                     read_by: reads.iter().filter(|r| r.0 == e.id).map(|r| (r.2.clone(), r.3)).collect(),
                     corrected_by: newer.map(|c| c.1.clone()),
@@ -1127,7 +1377,8 @@ impl App {
             Some(f) => self.read_timeline(actor, &o, f).await?,
             None => (Vec::new(), false),
         };
-        Ok(PatientPage { opened: o, consent, support_center, team, entries, more })
+        let acp = self.latest_acp(&o.patient.id).await?;
+        Ok(PatientPage { opened: o, consent, support_center, team, entries, more, acp })
     }
 
     /// One of the actor's own entries, with the patient page's context, to write its
@@ -1319,12 +1570,7 @@ impl App {
             latest.sort_by_key(|v| order(&v.kind));
             latest
         };
-        let acp = self
-            .store
-            .entries(&pid, &EntryFilter { kind: Some("acp".into()), limit: 1, ..Default::default() })
-            .await?
-            .into_iter()
-            .next();
+        let acp = self.latest_acp(&pid).await?;
         let expires_at = if o.access == Access::Emergency {
             self.store.open_emergency(&pid, &actor.user_id, now.micros()).await?.map(|e| e.expires_at)
         } else {

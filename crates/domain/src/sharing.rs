@@ -68,6 +68,26 @@ code_enum!(
     }
 );
 
+code_enum!(
+    /// Where a patient wishes to be cared for, or to die (ACP, 人生会議).
+    CarePlace {
+        Home = "home",
+        Facility = "facility",
+        Hospital = "hospital",
+        Undecided = "undecided",
+        Other = "other",
+    }
+);
+
+code_enum!(
+    /// A patient's wish about cardiopulmonary resuscitation (ACP, 人生会議).
+    Resuscitation {
+        Wanted = "wanted",
+        Dnar = "dnar",
+        Undecided = "undecided",
+    }
+);
+
 impl CareLevel {
     pub fn parse(field: &'static str, code: &str) -> Result<Self, FieldError> {
         Self::from_code(code).ok_or_else(|| FieldError::new(field, "error.unknown_choice"))

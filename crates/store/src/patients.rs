@@ -34,6 +34,16 @@ const PATIENT_COLUMNS: &str = "id, name, name_kana, name_folded, birth_date, sex
      conditions, allergies, medications, attending_physician_id, registered_by, version, created_at, \
      updated_at";
 
+/// An earlier version of a patient's summary: its fields as JSON, and who replaced it when.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PatientVersionRow {
+    pub patient_id: String,
+    pub version: i64,
+    pub data: String,
+    pub changed_by: String,
+    pub changed_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConsentRow {
     pub id: String,
@@ -175,6 +185,17 @@ impl Store {
     pub async fn patient(&self, id: &str) -> Result<Option<PatientRow>> {
         let sql = format!("select {PATIENT_COLUMNS} from patients where id = $1");
         Ok(read!(self, |c| sqlx::query_as::<_, PatientRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    /// The earlier versions of a patient's summary, oldest first.
+    pub async fn patient_versions(&self, patient_id: &str) -> Result<Vec<PatientVersionRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, PatientVersionRow>(
+            "select patient_id, version, data, changed_by, changed_at from patient_versions \
+             where patient_id = $1 order by version"
+        )
+        .bind(patient_id)
+        .fetch_all(c)
+        .await)?)
     }
 
     /// Patients with the same folded kana name and birth date (a likely duplicate).

@@ -174,6 +174,8 @@ const END: &[(&str, &str)] = &[("ends_on", "{in30}")];
 const REASON: &[(&str, &str)] = &[("reason", "意識障害で救急搬送")];
 const SEARCH: &[(&str, &str)] = &[("name_kana", "しょうごう かんじゃ"), ("birth_date", "1938-04-01")];
 const JOIN: &[(&str, &str)] = &[("patient", "{id}")];
+/// Refused input (no name): members are told what to fix, nothing changes.
+const EDIT: &[(&str, &str)] = &[("name", ""), ("name_kana", "しょうごう かんじゃ"), ("version", "1")];
 
 /// Who gets what. 303 for the anonymous visitor is the redirect to `/login`; for everyone else
 /// it is a done form (Post/Redirect/Get). 404 is the page of a patient who does not exist.
@@ -184,6 +186,7 @@ const ROUTES: &[Route] = &[
     get("/patients/{id}/entries/{entry}/correct",             [303, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
     get("/patients/{id}/consent",                             [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
     get("/patients/{id}/team",                                [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
+    get("/patients/{id}/edit",                                [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
     get("/patients/{id}/vitals",                              [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
     get("/patients/{id}/visits",                              [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
     stream("/patients/{id}/live",                             [303, 200, 200, 200, 404, 404, 404, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404]),
@@ -196,6 +199,7 @@ const ROUTES: &[Route] = &[
     get("/emergency",                                         [303, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 200, 200, 200, 404, 404, 404]),
     uniform(get("/patients/{id}/join",                        [303, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200])),
     get("/join",                                              [303, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    post("/patients/{id}/edit", EDIT,                         [303, 422, 422, 422, 404, 404, 404, 404, 404, 422, 404, 404, 404, 404, 404, 404, 404]),
     post("/patients/{id}/entries", VISIT,                     [303, 303, 303, 303, 404, 404, 404, 404, 404, 303, 404, 404, 404, 404, 404, 404, 404]),
     // Sent as a plain form, without a file: members are told to choose one (the upload itself
     // is tested in files.rs).

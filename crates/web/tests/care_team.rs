@@ -486,6 +486,11 @@ async fn write_summary_entries(t: &TestApp, id: &str) {
     let acp = NewEntry {
         kind: "acp".into(),
         body: "自宅で最期を迎えたい。心肺蘇生は希望しない（本人・長男同席）。".into(),
+        acp: tsunagu_app::sharing::AcpData {
+            discussed_on: "2026-01-10".into(),
+            present: "本人、長男、主治医".into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     t.app.write_entry(&doc, id, acp).await.expect("acp");

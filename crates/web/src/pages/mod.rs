@@ -15,6 +15,7 @@ pub mod charts;
 pub mod files;
 pub mod home;
 pub mod passkeys;
+pub mod patient_edit;
 pub mod patients;
 
 pub fn routes() -> Router<WebState> {
@@ -50,6 +51,7 @@ pub fn routes() -> Router<WebState> {
         .route("/admin/settings/second-factor", post(admin::second_factor_setting))
         .route("/patients/new", get(patients::new_page).post(patients::new_submit))
         .route("/patients/{id}", get(patients::show))
+        .route("/patients/{id}/edit", get(patient_edit::edit_get).post(patient_edit::edit_post))
         .route("/patients/{id}/entries", post(patients::write))
         .route("/patients/{id}/entries/{entry}/ack", post(patients::acknowledge))
         .route("/patients/{id}/entries/{entry}/correct", get(patients::correct_page))

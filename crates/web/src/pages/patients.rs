@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use tsunagu_app::AppError;
 use tsunagu_app::sharing::{
-    EntryView, NewEntry, NewPatient, PAGE_SIZE, PatientPage, Registered, Teammate, VisitData, jst,
+    AcpData, EntryView, NewEntry, NewPatient, PAGE_SIZE, PatientPage, Registered, Teammate, VisitData, jst,
     parse_local_minutes,
 };
 use tsunagu_domain::person::Profession;
@@ -334,6 +334,8 @@ struct Item {
     read_by: String,
     /// The photo or file of a file entry.
     file: Option<tsunagu_app::attachments::FileData>,
+    /// The structured fields of an ACP entry.
+    acp: Option<AcpData>,
 }
 
 fn vitals_of(v: &EntryView) -> Vec<(String, String, &'static str)> {
@@ -418,6 +420,7 @@ fn item(t: &Tr, v: EntryView, viewer: &str, patient_id: &str, shown: &[String]) 
                         .iter()
                         .all(|x| x.is_empty()))
         }),
+        acp: v.acp,
     }
 }
 
@@ -490,6 +493,15 @@ pub struct EntryForm {
     needs_reply: Option<String>,
     addressee: String,
     corrects_id: String,
+    // ACP (人生会議)
+    care_place: String,
+    care_place_note: String,
+    death_place: String,
+    death_place_note: String,
+    resuscitation: String,
+    other_wishes: String,
+    discussed_on: String,
+    present: String,
 }
 
 impl EntryForm {
@@ -539,6 +551,16 @@ impl EntryForm {
             needs_reply: self.needs_reply.is_some(),
             addressee_login: self.addressee.clone(),
             corrects_id: Some(self.corrects_id.trim().to_string()).filter(|s| !s.is_empty()),
+            acp: AcpData {
+                care_place: self.care_place.clone(),
+                care_place_note: self.care_place_note.clone(),
+                death_place: self.death_place.clone(),
+                death_place_note: self.death_place_note.clone(),
+                resuscitation: self.resuscitation.clone(),
+                other_wishes: self.other_wishes.clone(),
+                discussed_on: self.discussed_on.clone(),
+                present: self.present.clone(),
+            },
         }
     }
 
@@ -549,6 +571,7 @@ impl EntryForm {
             v.vitals.iter().find(|x| x.kind == k.code()).map(|x| number(x.value)).unwrap_or_default()
         };
         let visit = v.visit.clone().unwrap_or_default();
+        let acp = v.acp.clone().unwrap_or_default();
         EntryForm {
             kind: e.kind.clone(),
             occurred_at: jst(e.occurred_at).replacen(' ', "T", 1),
@@ -572,6 +595,14 @@ impl EntryForm {
             needs_reply: e.needs_reply.then(|| "1".to_string()),
             addressee: String::new(),
             corrects_id: e.id.clone(),
+            care_place: acp.care_place,
+            care_place_note: acp.care_place_note,
+            death_place: acp.death_place,
+            death_place_note: acp.death_place_note,
+            resuscitation: acp.resuscitation,
+            other_wishes: acp.other_wishes,
+            discussed_on: acp.discussed_on,
+            present: acp.present,
         }
     }
 }
@@ -587,6 +618,8 @@ struct Summary {
     consent: Option<String>,
     /// The viewer is the attending physician.
     is_attending: bool,
+    /// The latest ACP: its fields (empty for one written as text alone) and its text.
+    acp: Option<(AcpData, String)>,
 }
 
 fn summary(t: &Tr, page: &PatientPage, today: &str) -> Summary {
@@ -615,6 +648,7 @@ fn summary(t: &Tr, page: &PatientPage, today: &str) -> Summary {
             .map(|m| m.display_name.clone()),
         consent,
         is_attending: page.opened.access == tsunagu_domain::sharing::Access::Member(TeamRole::Attending),
+        acp: page.acp.as_ref().map(|e| (AcpData::of(e).unwrap_or_default(), e.body.clone())),
         patient,
     }
 }
