@@ -570,6 +570,10 @@ async fn an_emergency_physician_reads_the_summary_only_after_stating_a_reason_fo
         assert!(notice.contains("高橋 誠") && notice.contains("金沢中央総合病院"), "{b}: {notice}");
         assert!(notice.contains("救急搬送（意識障害）のため既往歴と服薬を確認"), "{b}: {notice}");
         assert!(notice.contains("2026-11-24 09:30"), "{b}: {notice}");
+        // ... on the patient page too, where they open the record.
+        let p = doc.get(&format!("/patients/{id}")).await;
+        let notice = p.text("#emergency-notices");
+        assert!(notice.contains("高橋 誠") && notice.contains("救急搬送（意識障害）"), "{b}: {notice}");
 
         // A second before 24 hours the summary is still there; at 24 h + 1 s it is gone.
         t.advance_minutes(24 * 60);

@@ -1058,6 +1058,18 @@ fn plan_timeline(
                 })?
             }
             _ if s.kind == EntryKind::Visit => json(&VisitData::default())?,
+            // The demo's ACP conversation, with the structured wishes the form records.
+            _ if s.kind == EntryKind::Acp => serde_json::to_string(&crate::sharing::AcpData {
+                care_place: "home".into(),
+                care_place_note: String::new(),
+                death_place: "home".into(),
+                death_place_note: String::new(),
+                resuscitation: "dnar".into(),
+                other_wishes: "急変時は救急搬送を希望せず当院へ連絡。苦痛は十分に緩和してほしい。".into(),
+                discussed_on: tsunagu_domain::Timestamp(occurred).jst_minutes().chars().take(10).collect(),
+                present: "本人、妻、長女、山田医師".into(),
+            })
+            .map_err(super::field)?,
             _ => "{}".to_string(),
         };
         let mut row = entry(who, s.kind, occurred, written.min(cal.now), s.body, data);

@@ -675,6 +675,8 @@ struct ShowPage {
     vitals: Vec<VitalInput>,
     form: EntryForm,
     errors: FormErrors,
+    /// Emergency views opened on the patient: the attending physician is told (DESIGN §3.6).
+    emergency_notices: Vec<crate::pages::care_team::NoticeView>,
 }
 
 impl ShowPage {
@@ -705,7 +707,13 @@ pub async fn show(
     let sm = summary(&t, &page, &today);
     let team = addressees(&page.team, &a.actor.user_id);
     let items = page.entries.into_iter().map(|v| item(&t, v, &a.actor.user_id, &pid, &shown)).collect();
+    let emergency_notices = if sm.is_attending {
+        crate::pages::care_team::emergency_notices(&s.app, &a.actor, &pid).await?
+    } else {
+        Vec::new()
+    };
     render(&ShowPage {
+        emergency_notices,
         errors: filter_errs.iter().map(|fe| (fe.field.to_string(), t.error(fe))).collect(),
         filtered: q.is_filtered(),
         form: EntryForm::now(s.app.now()),
