@@ -113,6 +113,8 @@ struct EditPage {
     sexes: Vec<(&'static str, String)>,
     care_levels: Vec<(&'static str, String)>,
     history: Vec<Change>,
+    /// Today in Japan: the latest birth date.
+    today: String,
 }
 
 impl EditPage {
@@ -150,6 +152,7 @@ async fn page(
         sexes: Sex::ALL.iter().map(|x| (x.code(), x.label_key())).collect(),
         care_levels: CareLevel::ALL.iter().map(|x| (x.code(), x.label_key())).collect(),
         history,
+        today: crate::pages::patients::today(s.app.now()),
     })
 }
 

@@ -65,7 +65,7 @@ fn number(v: f64) -> String {
 }
 
 /// Today's date in Japan, `YYYY-MM-DD`.
-fn today(now: Timestamp) -> String {
+pub(crate) fn today(now: Timestamp) -> String {
     now.jst_minutes().chars().take(10).collect()
 }
 
