@@ -442,6 +442,14 @@ impl App {
         Ok(())
     }
 
+    /// Records a form refused for a missing or wrong CSRF token (the actor is not known yet).
+    pub async fn record_csrf_refusal(&self, address: Option<String>, path: &str) -> Result<()> {
+        let e = NewEvent::new(self.now(), Action::AccessRefused, Outcome::Refused)
+            .address(address)
+            .detail(format!("csrf {}", path.chars().take(200).collect::<String>()));
+        Ok(self.store.append_audit(vec![e]).await?)
+    }
+
     /// Whether the region requires a second factor of everyone.
     pub async fn second_factor_required(&self) -> Result<bool> {
         Ok(self.store.setting(SETTING_REQUIRE_SECOND_FACTOR).await?.as_deref() == Some("true"))

@@ -9,7 +9,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use tsunagu_domain::audit::{Action, NewEvent, Outcome};
 
 use crate::WebState;
 use crate::error::error_response;
@@ -65,11 +64,8 @@ pub async fn protect(State(state): State<WebState>, req: Request, next: Next) ->
         };
         let ok = existing.as_deref().is_some_and(|c| constant_time_eq(c.as_bytes(), sent.as_bytes()));
         if !ok {
-            let app = &state.app;
-            let e = NewEvent::new(app.now(), Action::AccessRefused, Outcome::Refused)
-                .address(crate::session::client_address(&parts))
-                .detail(format!("csrf {}", parts.uri.path()));
-            if let Err(err) = app.store.append_audit(vec![e]).await {
+            let address = crate::session::client_address(&parts);
+            if let Err(err) = state.app.record_csrf_refusal(address, parts.uri.path()).await {
                 tracing::error!(error = %err, "audit write failed");
             }
             return error_response(StatusCode::FORBIDDEN, "error.page.csrf");
