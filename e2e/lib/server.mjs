@@ -118,6 +118,8 @@ export async function startServer() {
   }
   env.TSUNAGU_DATA_DIR = dataDir;
   env.TSUNAGU_DEMO_PASSWORD = DEMO_PASSWORD;
+  // No background map tiles: nothing in the tests may depend on a remote server.
+  env.TSUNAGU_MAP__TILE_URL = '';
   let database = null;
   if (process.env.TSUNAGU_E2E_DATABASE_URL) {
     database = freshDatabase(process.env.TSUNAGU_E2E_DATABASE_URL);

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod demo;
+pub mod directory;
 mod error;
 pub mod live;
 pub mod mail;
@@ -52,6 +53,10 @@ pub struct AppConfig {
     pub attachments_dir: std::path::PathBuf,
     /// The largest file accepted, in bytes.
     pub max_upload_bytes: usize,
+    /// A vacancy figure not re-confirmed for this many hours is shown as stale, not as true.
+    pub vacancy_stale_hours: i64,
+    /// A directory entry not confirmed for this many days is flagged to its operator.
+    pub directory_confirm_days: i64,
 }
 
 impl Default for AppConfig {
@@ -70,6 +75,8 @@ impl Default for AppConfig {
             escalation_minutes: 30,
             attachments_dir: std::path::PathBuf::from("tsunagu-data/attachments"),
             max_upload_bytes: 10 * 1024 * 1024,
+            vacancy_stale_hours: 24,
+            directory_confirm_days: 180,
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct NewPatient {
     pub conditions: String,
     pub allergies: String,
     pub medications: String,
+    /// Where the patient lives, `lat,lon` (optional): for "providers near my patient".
+    pub location: String,
     /// Staff of a clinic or hospital name the attending physician by login; a physician
     /// registering their own patient leaves it empty.
     pub attending_login: String,
@@ -266,15 +268,29 @@ fn patient_fields(p: &PatientRow) -> serde_json::Map<String, serde_json::Value> 
     put("conditions", &p.conditions);
     put("allergies", &p.allergies);
     put("medications", &p.medications);
+    // Kept only when recorded, so versions written before locations existed compare equal.
+    if let Some(loc) = location_text(p) {
+        put("location", &loc);
+    }
     m
 }
 
-/// The names of the fields that differ between two versions, in the form's order.
+/// A patient's home location as the form shows it, `lat,lon`.
+pub fn location_text(p: &PatientRow) -> Option<String> {
+    p.latitude.zip(p.longitude).map(|(lat, lon)| format!("{lat},{lon}"))
+}
+
+/// The names of the fields that differ between two versions, in the form's order (a field
+/// present in one version only, like a location recorded or removed, differs too).
 fn changed_fields(
     old: &serde_json::Map<String, serde_json::Value>,
     new: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<String> {
-    new.keys().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
+    new.keys()
+        .chain(old.keys().filter(|k| !new.contains_key(*k)))
+        .filter(|k| old.get(*k) != new.get(*k))
+        .cloned()
+        .collect()
 }
 
 fn parse_patient_id(id: &str) -> Option<String> {
@@ -388,6 +404,21 @@ impl App {
         Ok(o)
     }
 
+    /// Where a patient lives, for "providers near my patient": opened (and audited) like any
+    /// read of the patient, so a non-member gets the same `NotFound` as for a missing patient.
+    pub async fn patient_location(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<Option<tsunagu_domain::directory::GeoPoint>> {
+        let o = self.open_patient(actor, id).await?;
+        Ok(self
+            .store
+            .patient_location(&o.patient.id)
+            .await?
+            .and_then(|(lat, lon)| tsunagu_domain::directory::GeoPoint::new(lat, lon).ok()))
+    }
+
     /// Opens a patient for a write by a team member (read-only tokens refused).
     pub(crate) async fn open_for_write(&self, actor: &Actor, id: &str) -> Result<Opened> {
         let o = self.patient_access(actor, id).await?;
@@ -458,6 +489,13 @@ impl App {
         } else {
             CareLevel::parse("care_level", &input.care_level).map_err(|e| errs.push(e)).ok()
         };
+        let location = if input.location.trim().is_empty() {
+            None
+        } else {
+            tsunagu_domain::directory::GeoPoint::parse_pair(&input.location)
+                .map_err(|e| errs.push(FieldError { field: "location", ..e }))
+                .ok()
+        };
         Some(PatientRow {
             id: String::new(),
             name_folded: tsunagu_domain::text::name_key(&name_kana),
@@ -481,6 +519,8 @@ impl App {
             version: 1,
             created_at: 0,
             updated_at: 0,
+            latitude: location.map(|p| p.lat),
+            longitude: location.map(|p| p.lon),
         })
     }
 

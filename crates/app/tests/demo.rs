@@ -52,7 +52,14 @@ async fn the_demo_region_has_patients_with_teams_and_months_of_timeline() {
         let theirs = app.my_patients(&pharmacist).await.unwrap();
         assert_eq!(theirs.len(), 1, "{b}: pharmacist: {theirs:?}");
         assert_eq!(theirs[0].status, "pending", "{b}");
-        assert_eq!(app.my_patients(&actor(&app, "caremanager").await).await.unwrap().len(), 0, "{b}");
+        // The care manager is on one team (森 正雄's), whose home has coordinates: "providers near
+        // my patient" works out of the box.
+        let cm = actor(&app, "caremanager").await;
+        let theirs = app.my_patients(&cm).await.unwrap();
+        assert_eq!(theirs.len(), 1, "{b}: caremanager: {theirs:?}");
+        assert_eq!((theirs[0].name.as_str(), theirs[0].status.as_str()), ("森 正雄", "active"), "{b}");
+        let home = app.patient_location(&cm, &theirs[0].id).await.unwrap().expect("a home location");
+        assert!((36.5..36.7).contains(&home.lat) && (136.5..136.8).contains(&home.lon), "{b}: {home:?}");
         let helper = actor(&app, "helper").await;
         assert_eq!(app.my_patients(&helper).await.unwrap().len(), 1, "{b}");
         let physician2 = actor(&app, "physician2").await;

@@ -60,6 +60,14 @@ pub enum Action {
     EmergencySearched,
     AccessLogRead,
     FileRead,
+    ProviderUpdated,
+    ProviderConfirmed,
+    ConsultationHoursChanged,
+    DirectoryImported,
+    VacancyUpdated,
+    InquirySent,
+    InquiryAnswered,
+    InquiryWithdrawn,
 }
 
 impl Action {
@@ -114,6 +122,14 @@ impl Action {
             Action::EmergencySearched => "emergency.searched",
             Action::AccessLogRead => "access_log.read",
             Action::FileRead => "file.read",
+            Action::ProviderUpdated => "directory.updated",
+            Action::ProviderConfirmed => "directory.confirmed",
+            Action::ConsultationHoursChanged => "directory.hours_changed",
+            Action::DirectoryImported => "directory.imported",
+            Action::VacancyUpdated => "vacancy.updated",
+            Action::InquirySent => "inquiry.sent",
+            Action::InquiryAnswered => "inquiry.answered",
+            Action::InquiryWithdrawn => "inquiry.withdrawn",
         }
     }
 }

@@ -35,6 +35,17 @@ impl Timestamp {
             .to_offset(offset)
     }
 
+    /// The moment in Japan time (Asia/Tokyo has no daylight saving: UTC+9 always).
+    pub fn in_jst(self) -> time::OffsetDateTime {
+        self.to_offset(JST)
+    }
+
+    /// The calendar day in Japan, `2026-11-24`.
+    pub fn jst_day(self) -> String {
+        let f = time::macros::format_description!("[year]-[month]-[day]");
+        self.to_offset(JST).format(&f).unwrap_or_default()
+    }
+
     /// `2026-11-24 09:41` in Japan time.
     pub fn jst_minutes(self) -> String {
         let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");

@@ -3,9 +3,12 @@
 
 pub mod audit;
 pub mod clock;
+pub mod directory;
+pub mod holiday;
 pub mod ids;
 pub mod org;
 pub mod person;
+pub mod schedule;
 pub mod sharing;
 pub mod text;
 pub mod throttle;

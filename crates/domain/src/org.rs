@@ -64,6 +64,7 @@ code_enum!(
         SpecialNursingHome = "special_nursing_home",
         GeriatricHealthFacility = "geriatric_health_facility",
         LongTermCareMedicalFacility = "long_term_care_medical_facility",
+        CareServiceOffice = "care_service_office",
         SupportCenter = "support_center",
         SupportCenterBranch = "support_center_branch",
         MedicalAssociation = "medical_association",

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 
 pub mod attachments;
 pub mod audit;
+pub mod directory;
 pub mod live;
 mod migrate;
 pub mod orgs;
@@ -80,6 +81,15 @@ const SQLITE_UNIQUE_KEYS: &[(&str, &str)] = &[
     ("audit_events.seq", "audit_events_pkey"),
     ("audit_head.id", "audit_head_pkey"),
     ("attachments.id", "attachments_pkey"),
+    ("organisations.office_no", "organisations_office_no_key"),
+    ("org_services.organisation_id, org_services.service", "org_services_pkey"),
+    ("org_departments.organisation_id, org_departments.department", "org_departments_pkey"),
+    ("org_capabilities.organisation_id, org_capabilities.capability", "org_capabilities_pkey"),
+    ("consultation_hours.id", "consultation_hours_pkey"),
+    ("consultation_exceptions.id", "consultation_exceptions_pkey"),
+    ("vacancies.organisation_id, vacancies.day", "vacancies_pkey"),
+    ("vacancy_inquiries.id", "vacancy_inquiries_pkey"),
+    ("org_changes.id", "org_changes_pkey"),
 ];
 
 /// The constraint behind a SQLite unique violation message. A key missing from the table
@@ -365,11 +375,24 @@ mod tests {
         let sql = concat!(
             include_str!("../migrations/sqlite/0001_foundation.sql"),
             "\n",
-            include_str!("../migrations/sqlite/0004_attachments.sql")
+            include_str!("../migrations/sqlite/0004_attachments.sql"),
+            "\n",
+            include_str!("../migrations/sqlite/0005_directory.sql")
         );
         let mut table = String::new();
         let mut keys = Vec::new();
         for line in sql.lines().map(str::trim) {
+            // `create unique index <name> on <table> (<columns>);`
+            if let Some(rest) = line.strip_prefix("create unique index ") {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                if let (Some(name), Some(on)) = (words.first(), words.get(2)) {
+                    let inner = rest.split('(').nth(1).unwrap_or("").split(')').next().unwrap_or("");
+                    let columns: Vec<String> =
+                        inner.split(',').map(|c| format!("{on}.{}", c.trim())).collect();
+                    keys.push((columns.join(", "), (*name).to_string()));
+                }
+                continue;
+            }
             if let Some(rest) = line.strip_prefix("create table ") {
                 table = rest.split_whitespace().next().unwrap_or("").to_string();
                 continue;

@@ -13,12 +13,14 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "sharing", include_str!("../migrations/sqlite/0002_sharing.sql")),
     (3, "live", include_str!("../migrations/sqlite/0003_live.sql")),
     (4, "attachments", include_str!("../migrations/sqlite/0004_attachments.sql")),
+    (5, "directory", include_str!("../migrations/sqlite/0005_directory.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
     (2, "sharing", include_str!("../migrations/postgres/0002_sharing.sql")),
     (3, "live", include_str!("../migrations/postgres/0003_live.sql")),
     (4, "attachments", include_str!("../migrations/postgres/0004_attachments.sql")),
+    (5, "directory", include_str!("../migrations/postgres/0005_directory.sql")),
 ];
 
 /// Migrations embedded in the binary, in the shape sqlx's migrator reads.

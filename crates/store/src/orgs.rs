@@ -115,7 +115,7 @@ impl Tx {
             .bind(o.updated_at)
             .execute(c)
             .await)?;
-        Ok(())
+        self.refresh_search_text(&o.id).await
     }
 
     /// Writes every column of an organisation but its id and `created_at`. Returns whether it
@@ -140,6 +140,9 @@ impl Tx {
         .bind(o.updated_at)
         .execute(c)
         .await)?;
+        if n == 1 {
+            self.refresh_search_text(&o.id).await?;
+        }
         Ok(n == 1)
     }
 

@@ -27,12 +27,15 @@ pub struct PatientRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where the patient lives (WGS 84), for "providers near my patient"; both or neither.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
 }
 
 const PATIENT_COLUMNS: &str = "id, name, name_kana, name_folded, birth_date, sex, address, district, \
      support_center_id, phone, care_level, insurance_number, key_person, emergency_contacts, \
      conditions, allergies, medications, attending_physician_id, registered_by, version, created_at, \
-     updated_at";
+     updated_at, latitude, longitude";
 
 /// An earlier version of a patient's summary: its fields as JSON, and who replaced it when.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -182,6 +185,17 @@ pub struct EntryFilter {
 }
 
 impl Store {
+    /// Where a patient lives (latitude, longitude), when recorded. Callers go through the
+    /// patient gate first.
+    pub async fn patient_location(&self, id: &str) -> Result<Option<(f64, f64)>> {
+        let r: Option<(Option<f64>, Option<f64>)> =
+            read!(self, |c| sqlx::query_as("select latitude, longitude from patients where id = $1")
+                .bind(id)
+                .fetch_optional(c)
+                .await)?;
+        Ok(r.and_then(|(a, b)| a.zip(b)))
+    }
+
     pub async fn patient(&self, id: &str) -> Result<Option<PatientRow>> {
         let sql = format!("select {PATIENT_COLUMNS} from patients where id = $1");
         Ok(read!(self, |c| sqlx::query_as::<_, PatientRow>(&sql).bind(id).fetch_optional(c).await)?)
@@ -464,7 +478,7 @@ impl Tx {
     pub async fn insert_patient(&mut self, p: &PatientRow) -> Result<()> {
         let sql = format!(
             "insert into patients ({PATIENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         );
         exec_tx!(self, |c| sqlx::query(&sql)
             .bind(&p.id)
@@ -489,6 +503,8 @@ impl Tx {
             .bind(p.version)
             .bind(p.created_at)
             .bind(p.updated_at)
+            .bind(p.latitude)
+            .bind(p.longitude)
             .execute(c)
             .await)?;
         Ok(())
@@ -507,8 +523,8 @@ impl Tx {
             "update patients set name = $3, name_kana = $4, name_folded = $5, birth_date = $6, sex = $7, \
              address = $8, district = $9, support_center_id = $10, phone = $11, care_level = $12, \
              insurance_number = $13, key_person = $14, emergency_contacts = $15, conditions = $16, \
-             allergies = $17, medications = $18, version = $2 + 1, updated_at = $19 \
-             where id = $1 and version = $2"
+             allergies = $17, medications = $18, version = $2 + 1, updated_at = $19, latitude = $20, \
+             longitude = $21 where id = $1 and version = $2"
         )
         .bind(&p.id)
         .bind(expected_version)
@@ -529,6 +545,8 @@ impl Tx {
         .bind(&p.allergies)
         .bind(&p.medications)
         .bind(p.updated_at)
+        .bind(p.latitude)
+        .bind(p.longitude)
         .execute(c)
         .await)?;
         if n != 1 {

@@ -863,6 +863,8 @@ fn attachment_patient(id: &str, attending: &str) -> tsunagu_store::patients::Pat
         version: 1,
         created_at: 1_700_000_000_000_000,
         updated_at: 1_700_000_000_000_000,
+        latitude: None,
+        longitude: None,
     }
 }
 

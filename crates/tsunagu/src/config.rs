@@ -43,6 +43,32 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// Outgoing mail for invitations; without it, invitation links are passed on by hand.
     pub smtp: Option<SmtpSettings>,
+    /// Hours after which a short-stay vacancy figure nobody re-confirmed is shown as stale.
+    pub vacancy_stale_hours: i64,
+    /// Days after which a directory entry nobody confirmed is flagged to its operator.
+    pub directory_confirm_days: i64,
+    /// The map of the directory.
+    pub map: MapSettings,
+}
+
+/// The map tiles of the directory: a tile URL template (`{z}/{x}/{y}`) and its attribution.
+/// An empty `tile_url` draws the map without background tiles (markers only), as the tests do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MapSettings {
+    pub tile_url: String,
+    pub attribution: String,
+}
+
+impl Default for MapSettings {
+    fn default() -> Self {
+        Self {
+            // 地理院タイル (GSI standard map): free for this use with the attribution below.
+            tile_url: "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png".into(),
+            attribution: "<a href=\"https://maps.gsi.go.jp/development/ichiran.html\">地理院タイル</a>"
+                .into(),
+        }
+    }
 }
 
 /// How mail leaves: an SMTP relay.
@@ -114,6 +140,9 @@ impl Default for Settings {
             demo_when_empty: true,
             tls: None,
             smtp: None,
+            vacancy_stale_hours: 24,
+            directory_confirm_days: 180,
+            map: MapSettings::default(),
         }
     }
 }
@@ -217,6 +246,20 @@ impl Settings {
         }
         if !(1..=24 * 60).contains(&self.escalation_minutes) {
             bail!("bad setting escalation_minutes: must be between 1 and 1440");
+        }
+        if !(1..=24 * 31).contains(&self.vacancy_stale_hours) {
+            bail!("bad setting vacancy_stale_hours: must be between 1 and 744");
+        }
+        if !(1..=3650).contains(&self.directory_confirm_days) {
+            bail!("bad setting directory_confirm_days: must be between 1 and 3650");
+        }
+        if !self.map.tile_url.is_empty()
+            && (!self.map.tile_url.starts_with("https://") && !self.map.tile_url.starts_with("http://")
+                || !self.map.tile_url.contains("{z}"))
+        {
+            bail!(
+                "bad setting map.tile_url: must be an http(s) URL template with {{z}}, {{x}} and {{y}}, or empty"
+            );
         }
         if self.audit_head_interval_secs == 0 {
             bail!("bad setting audit_head_interval_secs: must be at least 1");

@@ -1,6 +1,7 @@
 //! `tsunagu`: the one binary. Serves the pages and API, and runs the operator's commands.
 
 mod config;
+mod directory_cli;
 mod mail;
 mod ops;
 
@@ -63,6 +64,11 @@ enum Command {
     },
     /// Load the demo region (Kanazawa) into an empty database.
     Demo,
+    /// The regional resource directory: import the national open data, export.
+    Directory {
+        #[command(subcommand)]
+        command: directory_cli::DirectoryCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +199,8 @@ async fn open_app(settings: &config::Settings) -> Result<App> {
         public_url: settings.public_url(),
         attachments_dir: settings.attachments_dir(),
         max_upload_bytes: settings.max_upload_mb as usize * 1024 * 1024,
+        vacancy_stale_hours: settings.vacancy_stale_hours,
+        directory_confirm_days: settings.directory_confirm_days,
         ..AppConfig::default()
     };
     let app = App::new(store, Arc::new(SystemClock), cfg);
@@ -270,6 +278,10 @@ async fn run(cmd: Command, settings: config::Settings) -> Result<std::process::E
         Command::Restore { from } => {
             ops::restore(&settings, &from).await?;
             println!("restored from {}", from.display());
+        }
+        Command::Directory { command } => {
+            let app = open_app(&settings).await?;
+            return directory_cli::run(&app, command).await;
         }
         Command::Audit { command } => {
             let app = open_app(&settings).await?;

@@ -133,7 +133,14 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
         })
     };
     let secure = settings.public_url().starts_with("https://");
-    let router = tsunagu_web::router(app.clone(), tsunagu_web::WebConfig { secure_cookies: secure });
+    let router = tsunagu_web::router(
+        app.clone(),
+        tsunagu_web::WebConfig {
+            secure_cookies: secure,
+            map_tile_url: settings.map.tile_url.clone(),
+            map_attribution: settings.map.attribution.clone(),
+        },
+    );
     println!(
         "Tsunagu is serving at http://{} (database: {})",
         settings.listen,
@@ -153,7 +160,14 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
     let secure_listener = async {
         let Some((t, listener, config)) = tls else { return Ok(()) };
         // Cookies set over TLS are always `Secure`.
-        let router = tsunagu_web::router(app.clone(), tsunagu_web::WebConfig { secure_cookies: true });
+        let router = tsunagu_web::router(
+            app.clone(),
+            tsunagu_web::WebConfig {
+                secure_cookies: true,
+                map_tile_url: settings.map.tile_url.clone(),
+                map_attribution: settings.map.attribution.clone(),
+            },
+        );
         match &t.client_ca {
             Some(ca) => println!(
                 "Tsunagu is serving TLS at https://{} (client certificates from {} required)",

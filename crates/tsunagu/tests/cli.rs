@@ -111,7 +111,7 @@ fn logins(lines: &[String]) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_into_an_empty_database_lists_the_12_demo_logins_and_a_second_demo_is_refused() {
+async fn demo_into_an_empty_database_lists_the_13_demo_logins_and_a_second_demo_is_refused() {
     for db in databases().await {
         let b = backend_name(&db);
         let work = Workdir::new();
@@ -124,7 +124,7 @@ async fn demo_into_an_empty_database_lists_the_12_demo_logins_and_a_second_demo_
         let lines = user_list(&work, &db.url);
         let expected: BTreeSet<String> = DEMO_LOGINS.iter().map(|s| s.to_string()).collect();
         assert_eq!(logins(&lines), expected, "[{b}] user list after demo");
-        assert_eq!(lines.len(), 12, "[{b}] one line per account: {lines:#?}");
+        assert_eq!(lines.len(), DEMO_LOGINS.len(), "[{b}] one line per account: {lines:#?}");
         assert!(lines.iter().all(|l| l.split('\t').nth(2) == Some("active")), "[{b}] {lines:#?}");
 
         let out = work.run(Some(&db.url), &["demo"]).refused();
@@ -132,7 +132,7 @@ async fn demo_into_an_empty_database_lists_the_12_demo_logins_and_a_second_demo_
             out.stderr.contains("empty"),
             "[{b}] a second demo should say the database is not empty:\n{out}"
         );
-        assert_eq!(user_list(&work, &db.url).len(), 12, "[{b}] the refused demo added nobody");
+        assert_eq!(user_list(&work, &db.url).len(), DEMO_LOGINS.len(), "[{b}] the refused demo added nobody");
     }
 }
 
@@ -173,7 +173,7 @@ async fn user_add_user_disable_and_token_create_print_what_they_should() {
         assert_eq!(out.stdout.trim(), "disabled nurse2; its sessions have ended", "[{b}]");
         let lines = user_list(&work, &db.url);
         assert!(lines.contains(&"nurse2\tnurse\tdisabled\t看護 次郎".to_string()), "[{b}] {lines:#?}");
-        assert_eq!(lines.len(), 13, "[{b}] {lines:#?}");
+        assert_eq!(lines.len(), DEMO_LOGINS.len() + 1, "[{b}] {lines:#?}");
 
         let out = work.run(Some(&db.url), &["user", "disable", "nobody-here"]).refused();
         assert!(out.stderr.contains("not found"), "[{b}] {out}");
@@ -461,7 +461,7 @@ fn a_sqlite_restore_over_a_database_keeps_the_previous_one_aside_and_refuses_a_f
     let backup = work.path().join("before.backup");
     let backup_bytes = std::fs::read(&backup).unwrap();
     work.run(None, &["user", "add", "--login", "later", "--name", "後日 太郎", "--profession", "nurse"]).ok();
-    assert_eq!(user_list(&work, "sqlite://tsunagu-data/tsunagu.db").len(), 13);
+    assert_eq!(user_list(&work, "sqlite://tsunagu-data/tsunagu.db").len(), DEMO_LOGINS.len() + 1);
 
     // Something that is not a backup changes nothing and leaves nothing behind.
     std::fs::write(
@@ -471,7 +471,7 @@ fn a_sqlite_restore_over_a_database_keeps_the_previous_one_aside_and_refuses_a_f
     .unwrap();
     let out = work.run(None, &["restore", "--from", "junk.backup"]).refused();
     assert!(out.stderr.contains("backup is not"), "{out}");
-    assert_eq!(user_list(&work, "sqlite://tsunagu-data/tsunagu.db").len(), 13);
+    assert_eq!(user_list(&work, "sqlite://tsunagu-data/tsunagu.db").len(), DEMO_LOGINS.len() + 1);
     let mut files: Vec<String> = std::fs::read_dir(work.path().join("tsunagu-data"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -487,7 +487,7 @@ fn a_sqlite_restore_over_a_database_keeps_the_previous_one_aside_and_refuses_a_f
         .unwrap_or_else(|| panic!("the restore should say where the previous database went:\n{out}"))
         .to_string();
     let restored = user_list(&work, "sqlite://tsunagu-data/tsunagu.db");
-    assert_eq!(restored.len(), 12, "the restored database is the backup: {restored:#?}");
+    assert_eq!(restored.len(), DEMO_LOGINS.len(), "the restored database is the backup: {restored:#?}");
     let previous = user_list(&work, &format!("sqlite://{aside}"));
     assert!(logins(&previous).contains("later"), "the previous database is kept whole: {previous:#?}");
     work.run(None, &["audit", "verify"]).ok();
@@ -495,7 +495,7 @@ fn a_sqlite_restore_over_a_database_keeps_the_previous_one_aside_and_refuses_a_f
     let again = Workdir::new();
     let target = format!("sqlite://{}/again.db", again.path().display());
     again.run(Some(&target), &["restore", "--from", backup.to_str().unwrap()]).ok();
-    assert_eq!(user_list(&again, &target).len(), 12);
+    assert_eq!(user_list(&again, &target).len(), DEMO_LOGINS.len());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -632,4 +632,89 @@ fn the_server_on_an_empty_database_prints_the_demo_logins_and_serves_health_and_
     assert!(status.success(), "{}", server.output());
     let again = Server::start(&work, None);
     assert!(!again.stdout().contains("Password for all of them"), "{}", again.output());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The directory's open data: import and export (issue 4, point 7)
+
+/// A national open-data file: BOM, the 24 national columns, CRLF; rows of (office number,
+/// name, service).
+fn national_file(rows: &[(&str, &str, &str)]) -> Vec<u8> {
+    let header = "都道府県コード又は市町村コード,No,都道府県名,市区町村名,事業所名,事業所名カナ,サービスの種類,住所,\
+                  方書（ビル名等）,緯度,経度,電話番号,FAX番号,法人番号,法人の名称,事業所番号,利用可能曜日,\
+                  利用可能曜日特記事項,定員,URL,高齢者の方と障害者の方が同時一体的に利用できるサービス,\
+                  介護保険の通常の指定基準を満たしている,障害福祉の通常の指定基準を満たしている,備考";
+    let mut out = format!("\u{feff}{header}\r\n");
+    for (i, (no, name, service)) in rows.iter().enumerate() {
+        out.push_str(&format!(
+            "172014,{},石川県,金沢市,{name},,{service},石川県金沢市広坂1-1-1,,36.5613,136.6562,076-220-0001,,,,{no},,,,,,,,\r\n",
+            i + 1
+        ));
+    }
+    out.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_import_prints_each_rejected_row_by_file_and_line_and_export_writes_csv_and_hsds() {
+    for db in databases().await {
+        let b = backend_name(&db);
+        let work = Workdir::new();
+        let good = work.path().join("jigyosho_110.csv");
+        std::fs::write(
+            &good,
+            national_file(&[
+                ("1770100011", "ヘルパーステーションひろさか", "訪問介護"),
+                ("177010002", "番号の短い事業所", "訪問介護"),
+                ("1770100037", "ショートステイさいがわ", "短期入所生活介護"),
+            ]),
+        )
+        .unwrap();
+        let wrong = work.path().join("wrong.csv");
+        std::fs::write(&wrong, "名前,住所\r\nどこか,金沢\r\n").unwrap();
+        let (good_s, wrong_s) = (good.display().to_string(), wrong.display().to_string());
+
+        let out = work.run(Some(&db.url), &["directory", "import", &good_s, &wrong_s]).refused();
+        assert_eq!(out.code(), Some(1), "[{b}] a refused file exits with 1:\n{out}");
+        assert!(
+            out.stdout.contains(&format!(
+                "{good_s}:3: 事業所番号: The office number (事業所番号) must be 10 digits."
+            )),
+            "[{b}] each rejected row as file:line: column: reason:\n{out}"
+        );
+        assert!(
+            out.stderr
+                .contains(&format!("{wrong_s}: refused: This is not the header of the national open data.")),
+            "[{b}]\n{out}"
+        );
+        assert!(
+            out.stdout.contains(
+                "2 file(s), 3 row(s): 2 created, 0 updated, 0 unchanged, 1 rejected, 1 file(s) refused"
+            ),
+            "[{b}]\n{out}"
+        );
+
+        let out = work.run(Some(&db.url), &["directory", "import", &good_s]).ok();
+        assert!(
+            out.stdout.contains("1 file(s), 3 row(s): 0 created, 0 updated, 2 unchanged, 1 rejected"),
+            "[{b}] a re-import changes nothing:\n{out}"
+        );
+
+        let out = work.run(Some(&db.url), &["directory", "export", "--format", "csv"]).ok();
+        assert!(out.stdout.starts_with("\u{feff}都道府県コード又は市町村コード,No,"), "[{b}]\n{out}");
+        assert!(out.stdout.contains(",1770100011,"), "[{b}]\n{out}");
+        assert_eq!(out.stdout.lines().count(), 3, "[{b}] the header and one line per office:\n{out}");
+
+        let to = work.path().join("hsds.json");
+        work.run(
+            Some(&db.url),
+            &["directory", "export", "--format", "hsds", "--to", &to.display().to_string()],
+        )
+        .ok();
+        let json = std::fs::read_to_string(&to).unwrap();
+        assert!(json.trim_start().starts_with('[') && json.trim_end().ends_with(']'), "[{b}] {json}");
+        assert!(json.contains("\"name\":\"ショートステイさいがわ\""), "[{b}] {json}");
+
+        let out = work.run(Some(&db.url), &["directory", "export", "--format", "xml"]).refused();
+        assert!(out.stderr.contains("format"), "[{b}]\n{out}");
+    }
 }

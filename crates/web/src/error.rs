@@ -77,7 +77,13 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
     let request_id =
         req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let fhir = crate::fhir::is_fhir_path(req.uri().path());
     let res = next.run(req).await;
+    if fhir {
+        // The FHIR API answers in OperationOutcomes, never in pages.
+        let key = res.extensions().get::<ErrorPage>().map(|p| p.key);
+        return crate::fhir::outcome::ensure_outcome(res, key, lang, &request_id);
+    }
     let key = match res.extensions().get::<ErrorPage>() {
         Some(p) => p.key,
         None if res.status() == StatusCode::NOT_FOUND && res.headers().get("content-type").is_none() => {

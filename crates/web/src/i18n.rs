@@ -165,7 +165,15 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut used = Vec::new();
         let mut files = Vec::new();
-        for dir in ["templates", "src", "src/pages", "../app/src", "../domain/src"] {
+        for dir in [
+            "templates",
+            "templates/directory",
+            "src",
+            "src/pages",
+            "../app/src",
+            "../app/src/directory",
+            "../domain/src",
+        ] {
             if let Ok(rd) = std::fs::read_dir(root.join(dir)) {
                 files.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_file()));
             }

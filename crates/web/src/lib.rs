@@ -12,6 +12,7 @@ use tsunagu_app::App;
 pub mod assets;
 pub mod csrf;
 pub mod error;
+pub mod fhir;
 pub mod i18n;
 pub mod ops;
 pub mod pages;
@@ -28,6 +29,10 @@ pub use error::WebError;
 pub struct WebConfig {
     /// Mark cookies `Secure` (set when the server is reached over HTTPS).
     pub secure_cookies: bool,
+    /// The map's tile URL template (`{z}/{x}/{y}`); empty: no background tiles.
+    pub map_tile_url: String,
+    /// The attribution shown on the map (HTML from the operator's configuration).
+    pub map_attribution: String,
 }
 
 /// What every handler can reach.
@@ -40,14 +45,16 @@ pub struct WebState {
 
 /// The whole site as one router (also what tests drive with `oneshot`).
 pub fn router(app: App, config: WebConfig) -> Router {
+    let headers = security_headers::Policy::new(&config);
     let state = WebState { app, config: Arc::new(config), metrics: ops::Metrics::new() };
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
     pages::routes()
         .merge(ops::routes())
         .merge(assets::routes())
+        .merge(fhir::routes())
         .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(middleware::from_fn(error::render_errors))
-        .layer(middleware::from_fn(security_headers::add))
+        .layer(middleware::from_fn_with_state(headers, security_headers::add))
         .layer(middleware::from_fn_with_state(state.clone(), ops::track))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))

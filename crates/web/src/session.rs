@@ -40,6 +40,8 @@ pub struct UserNav {
     pub display_name: String,
     pub login: String,
     pub is_admin: bool,
+    /// The home-care coordinator keeps the directory (imports, unconfirmed entries).
+    pub is_coordinator: bool,
 }
 
 /// What every page template needs.
@@ -60,6 +62,7 @@ impl PageCtx {
                 display_name: a.display_name.clone(),
                 login: a.login.clone(),
                 is_admin: a.has_duty(Duty::SystemAdministrator),
+                is_coordinator: a.has_duty(Duty::HomeCareCoordinator),
             }),
             path: parts.uri.path().to_string(),
         }

@@ -38,6 +38,7 @@ const DEMO_PEOPLE: &[(&str, &str)] = &[
     ("center-staff", "加藤 真理"),
     ("city", "吉田 修"),
     ("commissioner", "松本 和夫"),
+    ("shortstay", "清水 陽子"),
 ];
 
 fn audit_actions(events: &[tsunagu_domain::audit::StoredEvent]) -> Vec<&str> {

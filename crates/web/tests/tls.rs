@@ -167,7 +167,7 @@ async fn start(pki: &Pki, client_ca: bool) -> Server {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = tsunagu_web::router(app.clone(), WebConfig { secure_cookies: true });
+    let router = tsunagu_web::router(app.clone(), WebConfig { secure_cookies: true, ..WebConfig::default() });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(tls::serve(listener, tls_config, router, async {
         let _ = stopped.await;

@@ -1,8 +1,9 @@
 //! The demo region's patients: five people of Kanazawa cared for at home, with their care teams
 //! and months of timeline, so a newcomer sees a living product. `physician` (山田) attends them
 //! all; `physician2` (佐藤) is sub-attending on two; `nurse` is on two teams, `helper` on one,
-//! `pharmacist` waits (pending) on one and `caremanager` is on none. One patient has no consent
-//! yet: only the attending physician sees them.
+//! `pharmacist` waits (pending) on one and `caremanager` is on one (森 正雄's, so a care manager
+//! can look for providers near a patient's home). One patient has no consent yet: only the
+//! attending physician sees them. Every patient's home has coordinates in their district.
 //!
 //! Everything is generated deterministically (a seeded PRNG) relative to the time of loading, and
 //! written straight through the store in the demo's one transaction, in the shapes the use cases
@@ -178,6 +179,8 @@ struct Demo {
     sex: &'static str,
     address: &'static str,
     district: &'static str,
+    /// Where the home is (latitude, longitude): in the district, for "providers near my patient".
+    home: (f64, f64),
     phone: &'static str,
     care_level: &'static str,
     insurance_number: Option<&'static str>,
@@ -370,6 +373,7 @@ const PATIENTS: &[Demo] = &[
         sex: "female",
         address: "石川県金沢市野町3-12-8",
         district: "野町",
+        home: (36.5541, 136.6468),
         phone: "076-241-5832",
         care_level: "care_3",
         insurance_number: Some("0003418827"),
@@ -599,6 +603,7 @@ const PATIENTS: &[Demo] = &[
         sex: "male",
         address: "石川県金沢市小立野2-31-4",
         district: "小立野",
+        home: (36.5549, 136.6705),
         phone: "076-262-4418",
         care_level: "care_4",
         insurance_number: Some("0002907315"),
@@ -610,7 +615,10 @@ const PATIENTS: &[Demo] = &[
 アムロジピン錠5mg 1錠 朝食後\n酸化マグネシウム錠330mg 3錠 分3 毎食後",
         weeks: 20,
         consent: Some((Consenter::Proxy, "森 久子", "妻")),
-        team: &[("nurse", TeamRole::Member, MemberStatus::Active)],
+        team: &[
+            ("nurse", TeamRole::Member, MemberStatus::Active),
+            ("caremanager", TeamRole::Member, MemberStatus::Active),
+        ],
         courses: &[
             course(V::SystolicBp, 138.0, -6.0, 8.0, 0),
             course(V::DiastolicBp, 78.0, -2.0, 5.0, 0),
@@ -667,6 +675,7 @@ const PATIENTS: &[Demo] = &[
         sex: "female",
         address: "石川県金沢市長町1-5-22",
         district: "長町",
+        home: (36.5628, 136.6497),
         phone: "076-231-0964",
         care_level: "care_2",
         insurance_number: None,
@@ -722,6 +731,7 @@ const PATIENTS: &[Demo] = &[
         sex: "male",
         address: "石川県金沢市諸江町中丁212",
         district: "諸江",
+        home: (36.5869, 136.6414),
         phone: "076-233-7190",
         care_level: "care_4",
         insurance_number: Some("0004402158"),
@@ -813,6 +823,7 @@ const PATIENTS: &[Demo] = &[
         sex: "male",
         address: "石川県金沢市鞍月4-110",
         district: "鞍月",
+        home: (36.6021, 136.6238),
         phone: "076-237-2265",
         care_level: "care_1",
         insurance_number: None,
@@ -891,6 +902,8 @@ pub(super) async fn load(tx: &mut Tx, accounts: &[Account], now: Timestamp) -> R
             version: 1,
             created_at: start,
             updated_at: start,
+            latitude: Some(d.home.0),
+            longitude: Some(d.home.1),
         };
         tx.insert_patient(&patient).await?;
         let pid = patient.id.clone();

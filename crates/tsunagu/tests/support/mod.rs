@@ -24,7 +24,7 @@ pub use tsunagu_store::{Backend, OpenOptions, Store};
 pub const PASSWORD: &str = "demo-password-123";
 
 /// The logins the demo region creates.
-pub const DEMO_LOGINS: [&str; 12] = [
+pub const DEMO_LOGINS: [&str; 13] = [
     "admin",
     "physician",
     "physician2",
@@ -37,6 +37,7 @@ pub const DEMO_LOGINS: [&str; 12] = [
     "center-staff",
     "city",
     "commissioner",
+    "shortstay",
 ];
 
 /// How long any one command may take before the test fails.

@@ -35,6 +35,9 @@ struct Home {
     patients: Vec<HomePatient>,
     /// A physician of an emergency hospital: the link to the emergency search.
     emergency_physician: bool,
+    /// Directory entries waiting for their operator's confirmation (partial
+    /// `directory/_home_notice.html`).
+    upkeep: crate::pages::directory_upkeep::HomeUpkeep,
 }
 
 pub async fn home(State(s): State<WebState>, a: Authed) -> Result<Response, WebError> {
@@ -79,6 +82,7 @@ pub async fn home(State(s): State<WebState>, a: Authed) -> Result<Response, WebE
         can_register,
         patients,
         emergency_physician: s.app.is_emergency_physician(actor),
+        upkeep: crate::pages::directory_upkeep::home_notice(&s, &t, actor).await?,
         p: a.page,
     })
 }

@@ -12,11 +12,15 @@ pub mod admin;
 pub mod auth;
 pub mod care_team;
 pub mod charts;
+pub mod directory;
+pub mod directory_data;
+pub mod directory_upkeep;
 pub mod files;
 pub mod home;
 pub mod passkeys;
 pub mod patient_edit;
 pub mod patients;
+pub mod vacancies;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -83,6 +87,30 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/patients/{id}/files/{file}", get(files::file_get))
         .route("/patients/{id}/files/{file}/thumb", get(files::thumb_get))
+        // Short-stay vacancies and inquiries (issue 4, point 2).
+        .route("/directory/vacancies", get(vacancies::overview_get))
+        .route("/directory/inquiries", get(vacancies::mine_get))
+        .route("/directory/inquiries/{iid}/answer", post(vacancies::answer_post))
+        .route("/directory/inquiries/{iid}/withdraw", post(vacancies::withdraw_post))
+        .route("/directory/{id}/vacancies", get(vacancies::vacancies_get).post(vacancies::vacancies_post))
+        .route("/directory/{id}/inquiries", get(vacancies::inbox_get).post(vacancies::inquiry_post))
+        // The directory (C3, C9): open to everyone; professionals see more.
+        .route("/directory", get(directory::search))
+        .route("/directory/centers", get(directory::centers))
+        // Open data in, the directory out (issue 4, point 7); uploads cap their own size.
+        .route("/directory/export.csv", get(directory_data::export_csv))
+        .route("/directory/export.json", get(directory_data::export_json))
+        .route(
+            "/directory/import",
+            get(directory_data::import_get).post(directory_data::import_post).layer(files::own_limit()),
+        )
+        .route("/directory/{id}", get(directory::provider))
+        // Upkeep of entries and consultation hours (the entry's operator, the coordinator).
+        .route("/directory/unconfirmed", get(directory_upkeep::unconfirmed_get))
+        .route("/directory/{id}/edit", get(directory_upkeep::edit_get).post(directory_upkeep::edit_post))
+        .route("/directory/{id}/confirm", post(directory_upkeep::confirm_post))
+        .route("/directory/{id}/history", get(directory_upkeep::history_get))
+        .route("/directory/{id}/hours", get(directory_upkeep::hours_get).post(directory_upkeep::hours_post))
 }
 
 /// Renders a template into a response.

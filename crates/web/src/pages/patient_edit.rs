@@ -36,6 +36,8 @@ pub struct EditForm {
     conditions: String,
     allergies: String,
     medications: String,
+    /// Where the patient lives, `lat,lon` (optional).
+    location: String,
     version: String,
 }
 
@@ -56,6 +58,7 @@ impl EditForm {
             conditions: p.conditions.clone(),
             allergies: p.allergies.clone(),
             medications: p.medications.clone(),
+            location: tsunagu_app::sharing::location_text(p).unwrap_or_default(),
             version: p.version.to_string(),
         }
     }
@@ -76,6 +79,7 @@ impl EditForm {
             conditions: self.conditions.clone(),
             allergies: self.allergies.clone(),
             medications: self.medications.clone(),
+            location: self.location.clone(),
             ..Default::default()
         }
     }
@@ -93,7 +97,9 @@ fn change(t: &Tr, c: &PatientChange) -> Change {
         .fields
         .iter()
         .map(|f| {
-            let key = format!("patients.{f}");
+            // The home location is the directory's field (its label lives there).
+            let key =
+                if f == "location" { "directory.home_location".to_string() } else { format!("patients.{f}") };
             t.get(&key).to_string()
         })
         .collect();
@@ -115,6 +121,9 @@ struct EditPage {
     history: Vec<Change>,
     /// Today in Japan: the latest birth date.
     today: String,
+    /// The map of the home-location field.
+    map_tiles: String,
+    map_attribution: String,
 }
 
 impl EditPage {
@@ -153,6 +162,8 @@ async fn page(
         care_levels: CareLevel::ALL.iter().map(|x| (x.code(), x.label_key())).collect(),
         history,
         today: crate::pages::patients::today(s.app.now()),
+        map_tiles: s.config.map_tile_url.clone(),
+        map_attribution: s.config.map_attribution.clone(),
     })
 }
 

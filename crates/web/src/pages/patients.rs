@@ -101,6 +101,8 @@ pub struct PatientForm {
     conditions: String,
     allergies: String,
     medications: String,
+    /// Where the patient lives, `lat,lon` (optional).
+    location: String,
     attending_login: String,
     confirmed_not_duplicate: Option<String>,
 }
@@ -122,6 +124,7 @@ impl PatientForm {
             conditions: self.conditions.clone(),
             allergies: self.allergies.clone(),
             medications: self.medications.clone(),
+            location: self.location.clone(),
             attending_login: self.attending_login.clone(),
             confirmed_not_duplicate: self.confirmed_not_duplicate.is_some(),
         }
@@ -149,6 +152,9 @@ struct NewPatientPage {
     today: String,
     /// The likely duplicates the person may see, and how many more they may not (said).
     duplicates: Option<(Vec<Duplicate>, Option<String>)>,
+    /// The map of the home-location field.
+    map_tiles: String,
+    map_attribution: String,
 }
 
 impl NewPatientPage {
@@ -178,6 +184,8 @@ async fn new_page_with(
         sexes: Sex::ALL.iter().map(|x| (x.code(), x.label_key())).collect(),
         care_levels: CareLevel::ALL.iter().map(|x| (x.code(), x.label_key())).collect(),
         duplicates,
+        map_tiles: s.config.map_tile_url.clone(),
+        map_attribution: s.config.map_attribution.clone(),
     })
 }
 

@@ -1,0 +1,531 @@
+//! The regional resource directory: providers (organisations with their directory fields),
+//! what they offer, search, and the change log. Consultation hours and vacancies live in the
+//! submodules.
+
+use crate::{Result, Store, Tx, exec_tx, on_tx, read};
+
+pub mod bulk;
+pub mod hours;
+pub mod upkeep;
+pub mod vacancies;
+
+/// An organisation as the directory sees it: every column of `organisations`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ProviderRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub name_kana: String,
+    pub parent_id: Option<String>,
+    pub city_no: Option<String>,
+    pub address: String,
+    pub phone: String,
+    pub jurisdiction: String,
+    pub operator_name: String,
+    pub is_emergency_hospital: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub postal_code: String,
+    pub address_extra: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub district: Option<String>,
+    pub fax: String,
+    pub website: String,
+    pub corporate_number: String,
+    pub office_no: Option<String>,
+    pub capacity: Option<i64>,
+    pub open_days: String,
+    pub open_days_note: String,
+    pub accepting: String,
+    pub description: String,
+    pub contact_line: String,
+    pub contact_person: String,
+    pub contact_method: String,
+    pub contact_hours: String,
+    pub consult_on_holidays: bool,
+    pub search_text: String,
+    pub confirmed_at: Option<i64>,
+    pub version: i64,
+    pub manual_fields: String,
+}
+
+pub(crate) const PROVIDER_COLUMNS: &str = "id, kind, name, name_kana, parent_id, city_no, address, phone, \
+     jurisdiction, operator_name, is_emergency_hospital, created_at, updated_at, postal_code, \
+     address_extra, latitude, longitude, district, fax, website, corporate_number, office_no, capacity, \
+     open_days, open_days_note, accepting, description, contact_line, contact_person, contact_method, \
+     contact_hours, consult_on_holidays, search_text, confirmed_at, version, manual_fields";
+
+/// The three code sets a provider has: care services, medical departments, capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSet {
+    Services,
+    Departments,
+    Capabilities,
+}
+
+impl CodeSet {
+    fn table(self) -> &'static str {
+        match self {
+            CodeSet::Services => "org_services",
+            CodeSet::Departments => "org_departments",
+            CodeSet::Capabilities => "org_capabilities",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            CodeSet::Services => "service",
+            CodeSet::Departments => "department",
+            CodeSet::Capabilities => "capability",
+        }
+    }
+}
+
+/// A provider's codes, each list sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderCodes {
+    pub services: Vec<String>,
+    pub departments: Vec<String>,
+    pub capabilities: Vec<String>,
+}
+
+/// One change of a directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrgChangeRow {
+    pub id: String,
+    pub organisation_id: String,
+    /// `None`: the open-data importer.
+    pub changed_by: Option<String>,
+    pub changed_at: i64,
+    /// `edit`, `confirm`, `import`, `hours`.
+    pub source: String,
+    /// JSON: `[{"field": …, "old": …, "new": …}]`.
+    pub changes: String,
+}
+
+/// "Consultation possible at": a day in Asia/Tokyo, its weekday (0 = Monday), the minute of
+/// the day, and whether it is a Japanese public holiday. Mirrors
+/// `tsunagu_domain::schedule` (a contract test holds the two together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsultAt {
+    pub day: String,
+    pub weekday: i64,
+    pub minute: i64,
+    pub holiday: bool,
+}
+
+/// "A free bed on this day", counting only figures confirmed at or after `fresh_after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VacancyOn {
+    pub day: String,
+    pub fresh_after: i64,
+}
+
+/// A directory search. Every filter given must hold; terms are folded text
+/// (`domain::directory::query_terms`) each of which must occur in `search_text`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderQuery {
+    pub terms: Vec<String>,
+    pub kinds: Vec<String>,
+    pub service: Option<String>,
+    pub department: Option<String>,
+    pub capabilities: Vec<String>,
+    /// `Some`: the provider's district must be one of these (a district or a center's area).
+    pub districts: Option<Vec<String>>,
+    pub accepting_only: bool,
+    /// `(min_lat, max_lat, min_lon, max_lon)`: only providers with coordinates inside.
+    pub bbox: Option<(f64, f64, f64, f64)>,
+    pub consult_at: Option<ConsultAt>,
+    pub vacancy_on: Option<VacancyOn>,
+    /// `None`: every match (a radius search sorts by distance in the app).
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+impl ProviderQuery {
+    /// The `where` clause and its parameters, numbered from `$1`.
+    fn clause(&self) -> (String, Vec<Param>) {
+        let mut w: Vec<String> = Vec::new();
+        let mut p: Vec<Param> = Vec::new();
+        let next = |p: &mut Vec<Param>, v: Param| {
+            p.push(v);
+            format!("${}", p.len())
+        };
+        for t in &self.terms {
+            let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let n = next(&mut p, Param::Text(format!("%{escaped}%")));
+            w.push(format!("o.search_text like {n} escape '\\'"));
+        }
+        if !self.kinds.is_empty() {
+            let ns: Vec<String> = self.kinds.iter().map(|k| next(&mut p, Param::Text(k.clone()))).collect();
+            w.push(format!("o.kind in ({})", ns.join(", ")));
+        }
+        if let Some(s) = &self.service {
+            let n = next(&mut p, Param::Text(s.clone()));
+            w.push(format!(
+                "exists (select 1 from org_services s where s.organisation_id = o.id and s.service = {n})"
+            ));
+        }
+        if let Some(d) = &self.department {
+            let n = next(&mut p, Param::Text(d.clone()));
+            w.push(format!(
+                "exists (select 1 from org_departments d where d.organisation_id = o.id and d.department = {n})"
+            ));
+        }
+        for c in &self.capabilities {
+            let n = next(&mut p, Param::Text(c.clone()));
+            w.push(format!(
+                "exists (select 1 from org_capabilities c where c.organisation_id = o.id and c.capability = {n})"
+            ));
+        }
+        if let Some(ds) = &self.districts {
+            if ds.is_empty() {
+                w.push("1 = 0".to_string());
+            } else {
+                let ns: Vec<String> = ds.iter().map(|d| next(&mut p, Param::Text(d.clone()))).collect();
+                w.push(format!("o.district in ({})", ns.join(", ")));
+            }
+        }
+        if self.accepting_only {
+            w.push("o.accepting = 'yes'".to_string());
+        }
+        if let Some((a, b, c, d)) = self.bbox {
+            let (a, b, c, d) = (
+                next(&mut p, Param::Real(a)),
+                next(&mut p, Param::Real(b)),
+                next(&mut p, Param::Real(c)),
+                next(&mut p, Param::Real(d)),
+            );
+            w.push(format!("o.latitude between {a} and {b} and o.longitude between {c} and {d}"));
+        }
+        if let Some(at) = &self.consult_at {
+            let day = next(&mut p, Param::Text(at.day.clone()));
+            let minute = next(&mut p, Param::Int(at.minute));
+            let weekday = next(&mut p, Param::Int(at.weekday));
+            let holiday = if at.holiday { " and o.consult_on_holidays = true" } else { "" };
+            // A day with exceptions follows them alone; otherwise the weekly hours hold, on a
+            // public holiday only where the provider says so.
+            w.push(format!(
+                "(exists (select 1 from consultation_exceptions e where e.organisation_id = o.id \
+                   and e.day = {day} and e.closed = false and e.start_minute <= {minute} \
+                   and e.end_minute > {minute}) \
+                 or (not exists (select 1 from consultation_exceptions e where e.organisation_id = o.id \
+                   and e.day = {day}){holiday} \
+                   and exists (select 1 from consultation_hours h where h.organisation_id = o.id \
+                   and h.weekday = {weekday} and h.start_minute <= {minute} and h.end_minute > {minute})))"
+            ));
+        }
+        if let Some(v) = &self.vacancy_on {
+            let day = next(&mut p, Param::Text(v.day.clone()));
+            let fresh = next(&mut p, Param::Int(v.fresh_after));
+            w.push(format!(
+                "exists (select 1 from vacancies v where v.organisation_id = o.id and v.day = {day} \
+                 and v.free_beds > 0 and v.confirmed_at >= {fresh})"
+            ));
+        }
+        let clause = if w.is_empty() { String::new() } else { format!(" where {}", w.join(" and ")) };
+        (clause, p)
+    }
+}
+
+/// Binds the parameters of a [`ProviderQuery`] in order.
+macro_rules! bind_params {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::Text(s) => q.bind(s.clone()),
+                Param::Int(i) => q.bind(*i),
+                Param::Real(f) => q.bind(*f),
+            };
+        }
+        q
+    }};
+}
+
+fn prefixed(columns: &str, prefix: &str) -> String {
+    columns.split(", ").map(|c| format!("{prefix}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Store {
+    pub async fn provider(&self, id: &str) -> Result<Option<ProviderRow>> {
+        let sql = format!("select {PROVIDER_COLUMNS} from organisations where id = $1");
+        Ok(read!(self, |c| sqlx::query_as::<_, ProviderRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    /// Providers matching a query, by kana reading and name (a radius search re-sorts them by
+    /// distance).
+    pub async fn search_providers(&self, q: &ProviderQuery) -> Result<Vec<ProviderRow>> {
+        let (clause, params) = q.clause();
+        let mut sql = format!(
+            "select {} from organisations o{clause} order by o.name_kana, o.name, o.id",
+            prefixed(PROVIDER_COLUMNS, "o")
+        );
+        if let Some(limit) = q.limit {
+            sql.push_str(&format!(" limit {} offset {}", limit.max(0), q.offset.max(0)));
+        }
+        Ok(read!(self, |c| bind_params!(sqlx::query_as::<_, ProviderRow>(&sql), &params).fetch_all(c).await)?)
+    }
+
+    /// How many providers match a query (paging ignored).
+    pub async fn count_providers(&self, q: &ProviderQuery) -> Result<i64> {
+        let (clause, params) = q.clause();
+        let sql = format!("select count(*) from organisations o{clause}");
+        let n: (i64,) =
+            read!(self, |c| bind_params!(sqlx::query_as::<_, (i64,)>(&sql), &params).fetch_one(c).await)?;
+        Ok(n.0)
+    }
+
+    /// The codes of one provider.
+    pub async fn provider_codes(&self, id: &str) -> Result<ProviderCodes> {
+        let mut map = self.provider_codes_of(&[id.to_string()]).await?;
+        Ok(map.pop().map(|(_, c)| c).unwrap_or_default())
+    }
+
+    /// The codes of several providers at once (for a result list), in the order of `ids`.
+    pub async fn provider_codes_of(&self, ids: &[String]) -> Result<Vec<(String, ProviderCodes)>> {
+        let mut out: Vec<(String, ProviderCodes)> =
+            ids.iter().map(|id| (id.clone(), ProviderCodes::default())).collect();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        for set in [CodeSet::Services, CodeSet::Departments, CodeSet::Capabilities] {
+            for chunk in ids.chunks(500) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "select organisation_id, {col} from {table} where organisation_id in ({}) \
+                     order by organisation_id, {col}",
+                    marks.join(", "),
+                    col = set.column(),
+                    table = set.table()
+                );
+                let rows: Vec<(String, String)> = read!(self, |c| {
+                    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    q.fetch_all(c).await
+                })?;
+                for (org, code) in rows {
+                    if let Some((_, codes)) = out.iter_mut().find(|(id, _)| *id == org) {
+                        match set {
+                            CodeSet::Services => codes.services.push(code),
+                            CodeSet::Departments => codes.departments.push(code),
+                            CodeSet::Capabilities => codes.capabilities.push(code),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The change log of an entry, newest first.
+    pub async fn org_changes(&self, organisation_id: &str, limit: i64) -> Result<Vec<OrgChangeRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, OrgChangeRow>(
+            "select id, organisation_id, changed_by, changed_at, source, changes from org_changes \
+             where organisation_id = $1 order by changed_at desc, id desc limit $2"
+        )
+        .bind(organisation_id)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// Entries not confirmed since `before` (never confirmed first), limited to `ids` when given.
+    pub async fn unconfirmed_providers(
+        &self,
+        before: i64,
+        ids: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<ProviderRow>> {
+        let mut sql = format!(
+            "select {PROVIDER_COLUMNS} from organisations where (confirmed_at is null or confirmed_at < $1)"
+        );
+        if let Some(ids) = ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+            sql.push_str(&format!(" and id in ({})", marks.join(", ")));
+        }
+        sql.push_str(" order by confirmed_at is not null, confirmed_at, name_kana, id limit $2");
+        Ok(read!(self, |c| {
+            let mut q = sqlx::query_as::<_, ProviderRow>(&sql).bind(before).bind(limit);
+            for id in ids.unwrap_or(&[]) {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await
+        })?)
+    }
+}
+
+impl Tx {
+    /// A provider as this transaction sees it.
+    pub async fn provider(&mut self, id: &str) -> Result<Option<ProviderRow>> {
+        let sql = format!("select {PROVIDER_COLUMNS} from organisations where id = $1");
+        Ok(on_tx!(self, |c| sqlx::query_as::<_, ProviderRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    /// The provider with a national office number (事業所番号).
+    pub async fn provider_by_office_no(&mut self, office_no: &str) -> Result<Option<ProviderRow>> {
+        let sql = format!("select {PROVIDER_COLUMNS} from organisations where office_no = $1");
+        Ok(on_tx!(self, |c| sqlx::query_as::<_, ProviderRow>(&sql).bind(office_no).fetch_optional(c).await)?)
+    }
+
+    /// Inserts a whole provider row (`search_text` as given).
+    pub async fn insert_provider(&mut self, p: &ProviderRow) -> Result<()> {
+        let marks: Vec<String> = (1..=36).map(|i| format!("${i}")).collect();
+        let sql = format!("insert into organisations ({PROVIDER_COLUMNS}) values ({})", marks.join(", "));
+        exec_tx!(self, |c| bind_provider(sqlx::query(&sql), p).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Writes every column of a provider but its id and `created_at`, if its version is still
+    /// `expected_version`; the stored version becomes `p.version`. Returns whether it was
+    /// written (false: someone changed it first, or it does not exist).
+    pub async fn update_provider(&mut self, p: &ProviderRow, expected_version: i64) -> Result<bool> {
+        let cols: Vec<&str> = PROVIDER_COLUMNS.split(", ").collect();
+        let sets: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != "id" && **c != "created_at")
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        let sql = format!("update organisations set {} where id = $1 and version = $37", sets.join(", "));
+        let n =
+            exec_tx!(self, |c| bind_provider(sqlx::query(&sql), p).bind(expected_version).execute(c).await)?;
+        Ok(n == 1)
+    }
+
+    /// Replaces one code set of a provider.
+    pub async fn set_provider_codes(&mut self, id: &str, set: CodeSet, codes: &[String]) -> Result<()> {
+        let del = format!("delete from {} where organisation_id = $1", set.table());
+        exec_tx!(self, |c| sqlx::query(&del).bind(id).execute(c).await)?;
+        let ins = format!("insert into {} (organisation_id, {}) values ($1, $2)", set.table(), set.column());
+        let mut sorted: Vec<&String> = codes.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        for code in sorted {
+            exec_tx!(self, |c| sqlx::query(&ins).bind(id).bind(code).execute(c).await)?;
+        }
+        Ok(())
+    }
+
+    /// The codes of one provider, as this transaction sees them.
+    pub async fn provider_codes(&mut self, id: &str) -> Result<ProviderCodes> {
+        let mut out = ProviderCodes::default();
+        for set in [CodeSet::Services, CodeSet::Departments, CodeSet::Capabilities] {
+            let sql = format!(
+                "select {col} from {table} where organisation_id = $1 order by {col}",
+                col = set.column(),
+                table = set.table()
+            );
+            let rows: Vec<(String,)> =
+                on_tx!(self, |c| sqlx::query_as::<_, (String,)>(&sql).bind(id).fetch_all(c).await)?;
+            let list = rows.into_iter().map(|r| r.0).collect();
+            match set {
+                CodeSet::Services => out.services = list,
+                CodeSet::Departments => out.departments = list,
+                CodeSet::Capabilities => out.capabilities = list,
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn insert_org_change(&mut self, r: &OrgChangeRow) -> Result<()> {
+        exec_tx!(self, |c| sqlx::query(
+            "insert into org_changes (id, organisation_id, changed_by, changed_at, source, changes) \
+             values ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(&r.id)
+        .bind(&r.organisation_id)
+        .bind(&r.changed_by)
+        .bind(r.changed_at)
+        .bind(&r.source)
+        .bind(&r.changes)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    /// Recomputes an organisation's search text from its stored name, kana, address and
+    /// district (after an edit through the administration pages).
+    pub async fn refresh_search_text(&mut self, id: &str) -> Result<()> {
+        let Some(p) = self.provider(id).await? else {
+            return Ok(());
+        };
+        let text = tsunagu_domain::directory::search_text(
+            &p.name,
+            &p.name_kana,
+            &p.address,
+            &p.address_extra,
+            p.district.as_deref().unwrap_or(""),
+        );
+        exec_tx!(self, |c| sqlx::query("update organisations set search_text = $2 where id = $1")
+            .bind(id)
+            .bind(&text)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+}
+
+/// Binds the 36 provider columns in `PROVIDER_COLUMNS` order.
+fn bind_provider<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    p: &'q ProviderRow,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(p.id.clone())
+        .bind(p.kind.clone())
+        .bind(p.name.clone())
+        .bind(p.name_kana.clone())
+        .bind(p.parent_id.clone())
+        .bind(p.city_no.clone())
+        .bind(p.address.clone())
+        .bind(p.phone.clone())
+        .bind(p.jurisdiction.clone())
+        .bind(p.operator_name.clone())
+        .bind(p.is_emergency_hospital)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .bind(p.postal_code.clone())
+        .bind(p.address_extra.clone())
+        .bind(p.latitude)
+        .bind(p.longitude)
+        .bind(p.district.clone())
+        .bind(p.fax.clone())
+        .bind(p.website.clone())
+        .bind(p.corporate_number.clone())
+        .bind(p.office_no.clone())
+        .bind(p.capacity)
+        .bind(p.open_days.clone())
+        .bind(p.open_days_note.clone())
+        .bind(p.accepting.clone())
+        .bind(p.description.clone())
+        .bind(p.contact_line.clone())
+        .bind(p.contact_person.clone())
+        .bind(p.contact_method.clone())
+        .bind(p.contact_hours.clone())
+        .bind(p.consult_on_holidays)
+        .bind(p.search_text.clone())
+        .bind(p.confirmed_at)
+        .bind(p.version)
+        .bind(p.manual_fields.clone())
+}

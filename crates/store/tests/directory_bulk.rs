@@ -1,0 +1,149 @@
+//! The bulk reads and writes of the open-data import and the export (`directory::bulk`), on
+//! every backend the harness finds: multi-row inserts across their chunk boundaries, look-ups
+//! by office number, services added once, the keyset walk over every provider, and the batch
+//! reads of consultation hours and fresh vacancies.
+
+// Failing loudly with a message is what a test is for.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use tsunagu_store::directory::hours::ConsultationSlotRow;
+use tsunagu_store::directory::vacancies::VacancyRow;
+use tsunagu_store::directory::{ProviderQuery, ProviderRow};
+use tsunagu_store::testing;
+
+const T0: i64 = 1_795_480_200_000_000;
+
+fn provider(i: usize) -> ProviderRow {
+    ProviderRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: "home_help_provider".to_string(),
+        name: format!("事業所{i}"),
+        name_kana: format!("じぎょうしょ{i}"),
+        parent_id: None,
+        city_no: None,
+        address: "石川県金沢市広坂1-1-1".to_string(),
+        phone: "076-220-0001".to_string(),
+        jurisdiction: String::new(),
+        operator_name: "社会福祉法人".to_string(),
+        is_emergency_hospital: false,
+        created_at: T0,
+        updated_at: T0,
+        postal_code: String::new(),
+        address_extra: String::new(),
+        latitude: Some(36.5 + i as f64 / 10_000.0),
+        longitude: Some(136.6),
+        district: None,
+        fax: String::new(),
+        website: String::new(),
+        corporate_number: String::new(),
+        office_no: Some(format!("17{i:08}")),
+        capacity: Some(i as i64),
+        open_days: String::new(),
+        open_days_note: String::new(),
+        accepting: "unknown".to_string(),
+        description: String::new(),
+        contact_line: String::new(),
+        contact_person: String::new(),
+        contact_method: String::new(),
+        contact_hours: String::new(),
+        consult_on_holidays: false,
+        search_text: format!("事業所{i}"),
+        confirmed_at: None,
+        version: 1,
+        manual_fields: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn bulk_writes_and_reads_agree_with_the_row_at_a_time_ones() {
+    for db in testing::all().await {
+        let b = db.backend;
+        let store = &db.store;
+        // 60 rows: two full multi-row inserts of 25 and a partial one.
+        let rows: Vec<ProviderRow> = (0..60).map(provider).collect();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_providers(&rows).await.unwrap();
+        tx.insert_providers(&[]).await.unwrap();
+        let pairs: Vec<(String, String)> =
+            rows.iter().map(|r| (r.id.clone(), "home_help".to_string())).collect();
+        tx.add_provider_services(&pairs).await.unwrap();
+        // Again, plus one new: the pairs already there are left alone.
+        let mut more = pairs.clone();
+        more.push((rows[7].id.clone(), "visiting_nursing".to_string()));
+        tx.add_provider_services(&more).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(store.count_providers(&ProviderQuery::default()).await.unwrap(), 60, "{b:?}");
+        for r in [&rows[0], &rows[24], &rows[25], &rows[59]] {
+            assert_eq!(store.provider(&r.id).await.unwrap().as_ref(), Some(r), "{b:?}: the row as written");
+        }
+
+        let mut tx = store.begin().await.unwrap();
+        let nos =
+            vec![rows[3].office_no.clone().unwrap(), rows[7].office_no.clone().unwrap(), "1799999999".into()];
+        let mut found = tx.providers_by_office_nos(&nos).await.unwrap();
+        found.sort_by(|a, b| a.office_no.cmp(&b.office_no));
+        assert_eq!(found, vec![rows[3].clone(), rows[7].clone()], "{b:?}");
+        let services = tx.services_of(&[rows[7].id.clone(), rows[8].id.clone()]).await.unwrap();
+        let mut want = vec![
+            (rows[7].id.clone(), "home_help".to_string()),
+            (rows[7].id.clone(), "visiting_nursing".to_string()),
+            (rows[8].id.clone(), "home_help".to_string()),
+        ];
+        want.sort();
+        assert_eq!(services, want, "{b:?}");
+        tx.insert_consultation_slot(&ConsultationSlotRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            organisation_id: rows[1].id.clone(),
+            physician: String::new(),
+            weekday: 2,
+            start_minute: 600,
+            end_minute: 660,
+            note: String::new(),
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+        for (day, confirmed_at) in [("2026-11-24", T0), ("2026-11-25", T0 - 100), ("2026-12-30", T0)] {
+            tx.upsert_vacancy(&VacancyRow {
+                organisation_id: rows[2].id.clone(),
+                day: day.into(),
+                free_beds: 3,
+                confirmed_at,
+                confirmed_by: None,
+            })
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        // The keyset walk visits every provider once, in id order.
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.providers_after(after.as_deref(), 17).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|p| p.id.clone());
+            seen.extend(page.into_iter().map(|p| p.id));
+        }
+        let mut ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        assert_eq!(seen, ids, "{b:?}");
+
+        let all: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let slots = store.consultation_slots_of(&all).await.unwrap();
+        assert_eq!(
+            slots.iter().map(|s| s.organisation_id.as_str()).collect::<Vec<_>>(),
+            vec![rows[1].id.as_str()],
+            "{b:?}"
+        );
+        let fresh = store.fresh_vacancies_of(&all, "2026-11-24", "2026-12-07", T0 - 50).await.unwrap();
+        assert_eq!(
+            fresh.iter().map(|v| v.day.as_str()).collect::<Vec<_>>(),
+            vec!["2026-11-24"],
+            "{b:?}: fresh, in range"
+        );
+    }
+}
