@@ -17,7 +17,7 @@ use tsunagu_store::Tx;
 use tsunagu_store::directory::hours::{ConsultationExceptionRow, ConsultationSlotRow};
 use tsunagu_store::directory::{OrgChangeRow, ProviderRow};
 
-use crate::directory::{format_day, is_professional};
+use crate::directory::{format_day, is_professional, parse_day};
 use crate::{Actor, App, AppError, Result};
 
 /// How far ahead the provider page lists exceptions, in days.
@@ -178,12 +178,6 @@ pub struct NewException {
 pub struct HoursForEdit {
     pub row: ProviderRow,
     pub summary: ConsultationSummary,
-}
-
-pub(crate) fn parse_day(field: &'static str, s: &str) -> std::result::Result<Date, FieldError> {
-    let f = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(tsunagu_domain::text::fold(s).trim(), &f)
-        .map_err(|_| FieldError::new(field, "error.bad_date"))
 }
 
 fn slot_json(s: &ConsultationSlotRow) -> Value {

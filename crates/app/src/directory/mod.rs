@@ -132,7 +132,8 @@ fn checked<T>(r: std::result::Result<T, FieldError>, errors: &mut Invalid) -> Op
     }
 }
 
-fn parse_day(field: &'static str, s: &str) -> std::result::Result<time::Date, FieldError> {
+/// A `YYYY-MM-DD` day as typed (full-width digits too).
+pub(crate) fn parse_day(field: &'static str, s: &str) -> std::result::Result<time::Date, FieldError> {
     let f = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(tsunagu_domain::text::fold(s).trim(), &f)
         .map_err(|_| FieldError::new(field, "error.bad_date"))
