@@ -24,6 +24,17 @@ pub enum AuthVia {
     Cli,
 }
 
+impl AuthVia {
+    /// How the audit log names this way in: `web`, `api:{token id}` or `cli`.
+    pub fn channel(&self) -> String {
+        match self {
+            AuthVia::Session { .. } => "web".to_string(),
+            AuthVia::Token { id, .. } => format!("api:{id}"),
+            AuthVia::Cli => "cli".to_string(),
+        }
+    }
+}
+
 /// The person making a request, as every use case sees them.
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -49,7 +60,10 @@ impl Actor {
 
     /// An audit event by this actor.
     pub fn event(&self, at: Timestamp, action: Action, outcome: Outcome) -> NewEvent {
-        NewEvent::new(at, action, outcome).actor(&self.user_id, &self.login).address(self.address.clone())
+        NewEvent::new(at, action, outcome)
+            .actor(&self.user_id, &self.login)
+            .address(self.address.clone())
+            .via(self.via.channel())
     }
 
     /// Whether this actor may write (read-only tokens may not).

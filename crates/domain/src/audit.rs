@@ -166,6 +166,10 @@ pub struct NewEvent {
     pub address: Option<String>,
     pub outcome: String,
     pub detail: Option<String>,
+    /// How the actor reached the server: `web` (a browser session), `api:{token id}` (a bearer
+    /// token), `cli` (the command line); `None` for the server's own jobs and for events written
+    /// before this was recorded.
+    pub via: Option<String>,
 }
 
 impl NewEvent {
@@ -181,6 +185,7 @@ impl NewEvent {
             address: None,
             outcome: outcome.code().to_string(),
             detail: None,
+            via: None,
         }
     }
 
@@ -208,6 +213,11 @@ impl NewEvent {
 
     pub fn detail(mut self, detail: impl ToString) -> Self {
         self.detail = Some(detail.to_string());
+        self
+    }
+
+    pub fn via(mut self, via: impl ToString) -> Self {
+        self.via = Some(via.to_string());
         self
     }
 }
@@ -246,6 +256,10 @@ pub fn chain_hash(seq: i64, prev_hash: &str, e: &NewEvent) -> String {
     field(e.address.as_deref());
     field(Some(&e.outcome));
     field(e.detail.as_deref());
+    // Added later: hashed only when present, so events stored before it keep their hashes.
+    if e.via.is_some() {
+        field(e.via.as_deref());
+    }
     hex::encode(h.finalize())
 }
 

@@ -47,6 +47,7 @@ code_enum!(
         SupportCenterStaff = "support_center_staff",
         CityOfficial = "city_official",
         ProviderOperator = "provider_operator",
+        Auditor = "auditor",
     }
 );
 

@@ -18,6 +18,7 @@ struct EventRow {
     address: Option<String>,
     outcome: String,
     detail: Option<String>,
+    via: Option<String>,
     prev_hash: String,
     hash: String,
 }
@@ -37,6 +38,7 @@ impl From<EventRow> for StoredEvent {
                 address: r.address,
                 outcome: r.outcome,
                 detail: r.detail,
+                via: r.via,
             },
             prev_hash: r.prev_hash,
             hash: r.hash,
@@ -45,7 +47,7 @@ impl From<EventRow> for StoredEvent {
 }
 
 const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_login, action, target_kind, target_id, \
-     patient_id, address, outcome, detail, prev_hash, hash";
+     patient_id, address, outcome, detail, via, prev_hash, hash";
 
 impl Store {
     /// The chain's head as last committed.
@@ -128,7 +130,7 @@ impl Tx {
         let e = &stored.event;
         let sql = format!(
             "insert into audit_events ({EVENT_COLUMNS}) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         exec_tx!(self, |c| sqlx::query(&sql)
             .bind(stored.seq)
@@ -142,6 +144,7 @@ impl Tx {
             .bind(&e.address)
             .bind(&e.outcome)
             .bind(&e.detail)
+            .bind(&e.via)
             .bind(&stored.prev_hash)
             .bind(&stored.hash)
             .execute(&mut *c)

@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "live", include_str!("../migrations/sqlite/0003_live.sql")),
     (4, "attachments", include_str!("../migrations/sqlite/0004_attachments.sql")),
     (5, "directory", include_str!("../migrations/sqlite/0005_directory.sql")),
+    (6, "api", include_str!("../migrations/sqlite/0006_api.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -21,6 +22,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "live", include_str!("../migrations/postgres/0003_live.sql")),
     (4, "attachments", include_str!("../migrations/postgres/0004_attachments.sql")),
     (5, "directory", include_str!("../migrations/postgres/0005_directory.sql")),
+    (6, "api", include_str!("../migrations/postgres/0006_api.sql")),
 ];
 
 /// Migrations embedded in the binary, in the shape sqlx's migrator reads.

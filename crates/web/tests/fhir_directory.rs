@@ -8,133 +8,17 @@
 
 mod support;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use support::fhir::*;
+
+use axum::http::{Method, StatusCode, header};
 use serde_json::Value;
 use support::TestApp;
-use tower::ServiceExt;
 use tsunagu_domain::directory::GeoPoint;
 use tsunagu_store::directory::hours::ConsultationSlotRow;
 use tsunagu_store::directory::{CodeSet, ProviderQuery, ProviderRow};
 
 /// Where the test's own providers stand: Kanazawa city hall, and points around it.
 const CENTRE: (f64, f64) = (36.5613, 136.6562);
-
-/// One answer of the API, read.
-struct Answer {
-    what: String,
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.what, self.body))
-    }
-
-    #[track_caller]
-    fn ok(&self) -> Value {
-        self.expect(StatusCode::OK)
-    }
-
-    /// The status, the FHIR content type, and the body as JSON.
-    #[track_caller]
-    fn expect(&self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "{}: {}", self.what, self.body);
-        assert_eq!(
-            self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
-            Some("application/fhir+json; charset=utf-8"),
-            "{}: not FHIR JSON: {}",
-            self.what,
-            self.body
-        );
-        self.json()
-    }
-
-    /// An OperationOutcome with this status; its first issue.
-    #[track_caller]
-    fn outcome(&self, status: StatusCode, code: &str) -> Value {
-        let v = self.expect(status);
-        assert_eq!(v["resourceType"], "OperationOutcome", "{}: {}", self.what, self.body);
-        assert_eq!(v["issue"][0]["severity"], "error", "{}", self.what);
-        assert_eq!(v["issue"][0]["code"], code, "{}: {}", self.what, self.body);
-        let text = v["issue"][0]["diagnostics"].as_str().unwrap_or("");
-        assert!(!text.is_empty(), "{}: no diagnostics", self.what);
-        assert_eq!(v["issue"][0]["details"]["text"], text, "{}", self.what);
-        v["issue"][0].clone()
-    }
-}
-
-async fn send(t: &TestApp, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut req = Request::builder().method(method.clone()).uri(path);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let res = t.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
-    Answer {
-        what: format!("{}: {method} {path}", t.name()),
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(t: &TestApp, path: &str) -> Answer {
-    send(t, Method::GET, path, &[]).await
-}
-
-async fn get_with(t: &TestApp, path: &str, headers: &[(&str, &str)]) -> Answer {
-    send(t, Method::GET, path, headers).await
-}
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// The path and query of one of the API's absolute links (the base is `public_url`).
-fn local(link: &str) -> String {
-    let u = url::Url::parse(link).unwrap();
-    assert_eq!(u.origin().ascii_serialization(), "http://localhost:8080", "{link}");
-    match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    }
-}
-
-fn link(bundle: &Value, relation: &str) -> Option<String> {
-    bundle["link"]
-        .as_array()?
-        .iter()
-        .find(|l| l["relation"] == relation)
-        .map(|l| l["url"].as_str().unwrap().to_string())
-}
-
-/// The resources of a Bundle's `match` entries.
-fn matches(bundle: &Value) -> Vec<Value> {
-    bundle["entry"]
-        .as_array()
-        .map(|es| {
-            es.iter().filter(|e| e["search"]["mode"] == "match").map(|e| e["resource"].clone()).collect()
-        })
-        .unwrap_or_default()
-}
-
-fn ids(bundle: &Value) -> Vec<String> {
-    matches(bundle).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
-}
-
-async fn token(t: &TestApp, login: &str, secs: i64) -> String {
-    t.app.create_token(None, login, "fhir test", secs, true).await.unwrap()
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
 
 /// A provider of the test's own, `km_north` kilometres north of [`CENTRE`].
 fn fixture(id: &str, name: &str, kana: &str, km_north: f64) -> ProviderRow {

@@ -6,7 +6,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::directory::{DirResource, prune};
+use super::registry::{self, ResourceDef};
 use super::{Ctx, FHIR_VERSION};
+use crate::i18n::Tr;
 
 /// When the statement last changed in meaning (bump with every new interaction or parameter).
 pub const STATEMENT_DATE: &str = "2026-11-24";
@@ -41,6 +43,8 @@ pub fn statement(ctx: &Ctx) -> Value {
             })
         })
         .collect();
+    let mut resources = resources;
+    resources.extend(registry::all().into_iter().map(|d| patient_resource(tr, d)));
     let version = env!("CARGO_PKG_VERSION");
     let mut v = json!({
         "resourceType": "CapabilityStatement",
@@ -68,6 +72,37 @@ pub fn statement(ctx: &Ctx) -> Value {
     });
     prune(&mut v);
     v
+}
+
+/// The statement of one patient resource type, from its definition.
+fn patient_resource(tr: Tr, d: &ResourceDef) -> Value {
+    let mut params: Vec<Value> = d
+        .params
+        .iter()
+        .map(|p| json!({ "name": p.name, "definition": p.definition, "type": p.type_, "documentation": tr.get(p.doc_key) }))
+        .collect();
+    if d.supports("search-type") {
+        params.push(json!({
+            "name": "_lastUpdated",
+            "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+            "type": "date",
+            "documentation": tr.get("fhir.param.last_updated"),
+        }));
+    }
+    let interactions: Vec<Value> = d.interactions.iter().map(|i| json!({ "code": i })).collect();
+    let operations: Vec<Value> =
+        d.operations.iter().map(|(name, def)| json!({ "name": name, "definition": def })).collect();
+    json!({
+        "type": d.name,
+        "profile": d.profile,
+        "documentation": tr.get(d.doc_key),
+        "interaction": interactions,
+        "versioning": if d.supports("vread") { "versioned" } else { "no-version" },
+        "readHistory": d.supports("vread"),
+        "updateCreate": false,
+        "searchParam": params,
+        "operation": operations,
+    })
 }
 
 pub fn capability_statement(ctx: &Ctx) -> Response {

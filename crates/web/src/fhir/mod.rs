@@ -22,10 +22,23 @@ use tsunagu_app::{Actor, AppError};
 use crate::WebState;
 use crate::i18n::{Lang, Tr};
 
+pub mod audit_event;
 pub mod bundle;
+pub mod care_team;
+pub mod communication;
+pub mod consent;
 pub mod directory;
+pub mod document;
+pub mod everything;
+pub mod input;
 pub mod metadata;
+pub mod observation;
 pub mod outcome;
+pub mod patient;
+pub mod practitioner;
+pub mod registry;
+pub mod search;
+pub mod summary;
 
 pub use outcome::FhirError;
 
@@ -71,6 +84,51 @@ impl Ctx {
     /// An `AppError` as an `OperationOutcome`.
     pub fn app_error(&self, e: AppError) -> FhirError {
         FhirError::from_app(self.tr, &self.request_id, e)
+    }
+
+    /// The caller, for resources that need one: patient data is never public (401 without a
+    /// token).
+    pub fn actor(&self) -> Result<&Actor, FhirError> {
+        self.actor.as_ref().ok_or_else(|| FhirError::unauthenticated(self.tr))
+    }
+}
+
+/// A request on a resource type, after negotiation and authentication.
+#[derive(Debug)]
+pub struct FhirRequest {
+    pub method: Method,
+    /// The path segments after the type (`[id]`, `[id, "_history"]`, `[id, "$everything"]`, …).
+    pub rest: Vec<String>,
+    /// The query string as pairs, in order (empty values dropped).
+    pub params: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    /// The body (empty for reads), at most [`body_limit`] bytes.
+    pub body: axum::body::Bytes,
+}
+
+impl FhirRequest {
+    /// A read (`GET` or `HEAD`).
+    pub fn is_read(&self) -> bool {
+        self.method == Method::GET || self.method == Method::HEAD
+    }
+
+    /// The path after the type as string slices, for matching.
+    pub fn path(&self) -> Vec<&str> {
+        self.rest.iter().map(String::as_str).collect()
+    }
+}
+
+/// The largest body accepted: a DocumentReference carries its file in base64 (4/3 of the
+/// upload limit) plus its JSON.
+pub fn body_limit(app: &tsunagu_app::App) -> usize {
+    app.config.max_upload_bytes / 3 * 4 + 64 * 1024
+}
+
+/// Whether a body's `Content-Type` is JSON (a write without one is taken as JSON).
+fn json_body(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(v) => json_media(v.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str()),
     }
 }
 
@@ -171,7 +229,7 @@ async fn caller(
 
 /// Every `/fhir` request.
 pub async fn dispatch(State(state): State<WebState>, req: Request) -> Response {
-    let (parts, _body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     let tr = Tr::new(Lang::from_headers(headers));
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -200,11 +258,46 @@ pub async fn dispatch(State(state): State<WebState>, req: Request) -> Response {
                 [] | [_] => Err(FhirError::method_not_allowed(tr)),
                 _ => Err(FhirError::not_found(tr)),
             },
+            None if registry::find(kind).is_some() || *kind == "Binary" => {
+                let rest: Vec<String> = rest.iter().map(|s| (*s).to_string()).collect();
+                match patient_request(&state, tr, parts.method.clone(), rest, params, headers, body).await {
+                    Ok(req) => registry::route(&ctx, &state.app, kind, &req)
+                        .await
+                        .unwrap_or_else(|| Err(FhirError::unknown_type(tr))),
+                    Err(e) => Err(e),
+                }
+            }
             None => Err(FhirError::unknown_type(tr)),
         },
         [] => Err(FhirError::unknown_type(tr)),
     };
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Reads the body of a request on a patient resource type: at most [`body_limit`] bytes (413
+/// beyond), JSON only for writes (415).
+async fn patient_request(
+    state: &WebState,
+    tr: Tr,
+    method: Method,
+    rest: Vec<String>,
+    params: Vec<(String, String)>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<FhirRequest, FhirError> {
+    let body = axum::body::to_bytes(body, body_limit(&state.app)).await.map_err(|_| {
+        FhirError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            vec![outcome::Issue::error("too-costly", tr.get("fhir.too_large"))],
+        )
+    })?;
+    if !body.is_empty() && !json_body(headers) {
+        return Err(FhirError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            vec![outcome::Issue::error("not-supported", tr.get("fhir.unsupported_media"))],
+        ));
+    }
+    Ok(FhirRequest { method, rest, params, headers: headers.clone(), body })
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod fhir;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;

@@ -1,0 +1,21 @@
+//! `CareTeam`: TODO(issue 5) being built.
+
+use axum::response::Response;
+use tsunagu_app::App;
+
+use super::registry::ResourceDef;
+use super::{Ctx, FhirError, FhirRequest};
+
+pub const DEF: ResourceDef = ResourceDef {
+    name: "CareTeam",
+    profile: None,
+    doc_key: "fhir.capability.careteam",
+    interactions: &[],
+    params: &[],
+    sorts: &[],
+    operations: &[],
+};
+
+pub async fn handle(ctx: &Ctx, _app: &App, _req: &FhirRequest) -> Result<Response, FhirError> {
+    Err(FhirError::method_not_allowed(ctx.tr))
+}

@@ -1,0 +1,25 @@
+//! `DocumentReference` and `Binary`: TODO(issue 5) being built.
+
+use axum::response::Response;
+use tsunagu_app::App;
+
+use super::registry::ResourceDef;
+use super::{Ctx, FhirError, FhirRequest};
+
+pub const DEF: ResourceDef = ResourceDef {
+    name: "DocumentReference",
+    profile: None,
+    doc_key: "fhir.capability.documentreference",
+    interactions: &[],
+    params: &[],
+    sorts: &[],
+    operations: &[],
+};
+
+pub async fn handle(ctx: &Ctx, _app: &App, _req: &FhirRequest) -> Result<Response, FhirError> {
+    Err(FhirError::method_not_allowed(ctx.tr))
+}
+
+pub async fn binary(ctx: &Ctx, _app: &App, _req: &FhirRequest) -> Result<Response, FhirError> {
+    Err(FhirError::method_not_allowed(ctx.tr))
+}

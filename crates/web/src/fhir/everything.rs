@@ -1,0 +1,1 @@
+//! `Patient/{id}/$everything`: TODO(issue 5) being built.
