@@ -654,6 +654,7 @@ impl App {
             expires_at: now.plus_seconds(valid_secs).micros(),
             revoked_at: None,
             disabled_at: None,
+            last_used_at: None,
         };
         let mut tx = self.store.begin().await?;
         tx.insert_token(&row).await?;
@@ -676,6 +677,7 @@ impl App {
             Some(t) if t.revoked_at.is_none() && t.disabled_at.is_none() && t.expires_at > now.micros() => t,
             _ => return Err(AppError::Unauthenticated),
         };
+        self.touch_token(&t, now).await;
         self.actor(&t.user_id, AuthVia::Token { id: t.id, read_only: t.read_only }, address).await
     }
 }

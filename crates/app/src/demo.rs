@@ -72,6 +72,7 @@ const PEOPLE: &[Person] = &[
     person("city", "吉田 修", "よしだ おさむ", "clerk", &["city_official"], "city"),
     person("commissioner", "松本 和夫", "まつもと かずお", "welfare_commissioner", &[], "center:4"),
     person("shortstay", "清水 陽子", "しみず ようこ", "clerk", &["provider_operator"], "shortstay"),
+    person("auditor", "監査 一郎", "かんさ いちろう", "clerk", &["auditor"], "medassoc"),
 ];
 
 /// The demo logins, in the order they are printed.

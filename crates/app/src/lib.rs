@@ -3,8 +3,13 @@
 //! and audit events are decided and written here, once, for every way in.
 
 pub mod admin;
+pub mod api_documents;
+pub mod api_patients;
+pub mod api_team;
+pub mod api_timeline;
 pub mod attachments;
 pub mod audit;
+pub mod audit_search;
 pub mod auth;
 pub mod demo;
 pub mod directory;
@@ -16,6 +21,7 @@ pub mod secret;
 pub mod sharing;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
 
 use std::sync::Arc;
 

@@ -1658,17 +1658,25 @@ impl App {
         Ok(out)
     }
 
+    /// The gate of a patient's access log (the page and the FHIR `AuditEvent` search): the
+    /// attending physician only; another reader of the patient is refused (`Forbidden`), anyone
+    /// else gets `NotFound`; each refusal is audited.
+    pub(crate) async fn open_access_log(&self, actor: &Actor, patient_id: &str) -> Result<Opened> {
+        let o = self.patient_access(actor, patient_id).await?;
+        if o.access != Access::Member(TeamRole::Attending) {
+            let err = if o.access.can_read() { AppError::Forbidden } else { AppError::NotFound };
+            return Err(self.refused(actor, &o.patient.id, "access log", err).await);
+        }
+        Ok(o)
+    }
+
     /// The patient's access log for a disclosure request (attending physician only).
     pub async fn access_log(
         &self,
         actor: &Actor,
         patient_id: &str,
     ) -> Result<(Opened, Vec<tsunagu_domain::audit::StoredEvent>)> {
-        let o = self.patient_access(actor, patient_id).await?;
-        if o.access != Access::Member(TeamRole::Attending) {
-            let err = if o.access.can_read() { AppError::Forbidden } else { AppError::NotFound };
-            return Err(self.refused(actor, &o.patient.id, "access log", err).await);
-        }
+        let o = self.open_access_log(actor, patient_id).await?;
         let now = self.now();
         self.store
             .append_audit(vec![

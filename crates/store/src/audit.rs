@@ -49,6 +49,81 @@ impl From<EventRow> for StoredEvent {
 const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_login, action, target_kind, target_id, \
      patient_id, address, outcome, detail, via, prev_hash, hash";
 
+/// A search of the audit log (the FHIR `AuditEvent` search): every filter given must hold.
+/// Each filter has an index: `(patient_id, seq)`, `(actor_id, seq)`, `(action, seq)`, `(at)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub patient_id: Option<String>,
+    pub actor_id: Option<String>,
+    /// Any of these action codes (`None`: any action; `Some(empty)`: nothing matches).
+    pub actions: Option<Vec<String>>,
+    /// `at >= from` (UTC micros).
+    pub from: Option<i64>,
+    /// `at < to` (UTC micros).
+    pub to: Option<i64>,
+    /// Only events up to this place in the chain (pins paging while the log grows).
+    pub max_seq: Option<i64>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+enum AuditParam {
+    Text(String),
+    Int(i64),
+}
+
+impl AuditQuery {
+    /// The `where` clause (empty or starting with ` where`) and its parameters from `$1`.
+    fn clause(&self) -> Option<(String, Vec<AuditParam>)> {
+        let mut w: Vec<String> = Vec::new();
+        let mut p: Vec<AuditParam> = Vec::new();
+        let mut next = |v: AuditParam| {
+            p.push(v);
+            format!("${}", p.len())
+        };
+        if let Some(id) = &self.patient_id {
+            w.push(format!("patient_id = {}", next(AuditParam::Text(id.clone()))));
+        }
+        if let Some(id) = &self.actor_id {
+            w.push(format!("actor_id = {}", next(AuditParam::Text(id.clone()))));
+        }
+        if let Some(actions) = &self.actions {
+            if actions.is_empty() {
+                return None;
+            }
+            let ns: Vec<String> = actions.iter().map(|a| next(AuditParam::Text(a.clone()))).collect();
+            w.push(format!("action in ({})", ns.join(", ")));
+        }
+        if let Some(f) = self.from {
+            w.push(format!("at >= {}", next(AuditParam::Int(f))));
+        }
+        if let Some(t) = self.to {
+            w.push(format!("at < {}", next(AuditParam::Int(t))));
+        }
+        if let Some(m) = self.max_seq {
+            w.push(format!("seq <= {}", next(AuditParam::Int(m))));
+        }
+        let clause = if w.is_empty() { String::new() } else { format!(" where {}", w.join(" and ")) };
+        Some((clause, p))
+    }
+}
+
+/// Binds the parameters of an [`AuditQuery`] in order.
+macro_rules! bind_audit {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                AuditParam::Text(s) => q.bind(s.clone()),
+                AuditParam::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
 impl Store {
     /// The chain's head as last committed.
     pub async fn audit_head(&self) -> Result<ChainHead> {
@@ -99,6 +174,38 @@ impl Store {
             .fetch_all(c)
             .await)?;
         Ok(rows.into_iter().map(StoredEvent::from).collect())
+    }
+
+    /// One event by its place in the chain.
+    pub async fn audit_event(&self, seq: i64) -> Result<Option<StoredEvent>> {
+        let sql = format!("select {EVENT_COLUMNS} from audit_events where seq = $1");
+        let row = read!(self, |c| sqlx::query_as::<_, EventRow>(&sql).bind(seq).fetch_optional(c).await)?;
+        Ok(row.map(StoredEvent::from))
+    }
+
+    /// One page of the events matching a query (newest first unless `ascending`), and how many
+    /// match in all.
+    pub async fn search_audit_events(&self, q: &AuditQuery) -> Result<(i64, Vec<StoredEvent>)> {
+        let Some((clause, params)) = q.clause() else {
+            return Ok((0, Vec::new()));
+        };
+        let count_sql = format!("select count(*) from audit_events{clause}");
+        let (total,): (i64,) =
+            read!(self, |c| bind_audit!(sqlx::query_as::<_, (i64,)>(&count_sql), &params)
+                .fetch_one(c)
+                .await)?;
+        if q.limit <= 0 || total <= q.offset {
+            return Ok((total, Vec::new()));
+        }
+        let order = if q.ascending { "asc" } else { "desc" };
+        let sql = format!(
+            "select {EVENT_COLUMNS} from audit_events{clause} order by seq {order} limit {} offset {}",
+            q.limit.max(0),
+            q.offset.max(0)
+        );
+        let rows =
+            read!(self, |c| bind_audit!(sqlx::query_as::<_, EventRow>(&sql), &params).fetch_all(c).await)?;
+        Ok((total, rows.into_iter().map(StoredEvent::from).collect()))
     }
 
     /// Appends events in a transaction of their own (for events that record no other change:

@@ -21,9 +21,11 @@ mod migrate;
 pub mod orgs;
 pub mod patients;
 pub mod people;
+pub mod people_search;
 pub mod security;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timeline_search;
 
 /// Errors of the store. Messages name constraints and settings, never row content.
 #[derive(Debug, thiserror::Error)]

@@ -118,7 +118,7 @@ pub struct EntryRow {
     pub escalated_at: Option<i64>,
 }
 
-const ENTRY_COLUMNS: &str = "id, patient_id, kind, author_id, author_profession, author_org_id, \
+pub(crate) const ENTRY_COLUMNS: &str = "id, patient_id, kind, author_id, author_profession, author_org_id, \
      created_at, occurred_at, body, data, corrects_id, urgent, needs_reply, addressee_id, \
      acknowledged_at, acknowledged_by, escalated_at";
 
@@ -260,6 +260,12 @@ impl Store {
             "select {CONSENT_COLUMNS} from consents where patient_id = $1 order by recorded_at desc, id desc"
         );
         Ok(read!(self, |c| sqlx::query_as::<_, ConsentRow>(&sql).bind(patient_id).fetch_all(c).await)?)
+    }
+
+    /// One consent by its id (the FHIR `Consent/{id}`); the caller runs the gate on its patient.
+    pub async fn consent_by_id(&self, id: &str) -> Result<Option<ConsentRow>> {
+        let sql = format!("select {CONSENT_COLUMNS} from consents where id = $1");
+        Ok(read!(self, |c| sqlx::query_as::<_, ConsentRow>(&sql).bind(id).fetch_optional(c).await)?)
     }
 
     /// One person's membership on one patient's team.

@@ -45,7 +45,27 @@ pub struct TokenRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub disabled_at: Option<i64>,
+    /// When the token was last used, to [`TOKEN_TOUCH_MICROS`] (none: never).
+    pub last_used_at: Option<i64>,
 }
+
+/// A token as its owner sees it in a list: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenListRow {
+    pub id: String,
+    pub user_id: String,
+    pub label: String,
+    pub read_only: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// `last_used_at` is written at most once in this long per token (10 minutes), so a client
+/// calling the API many times a second costs one small write per token every ten minutes, not
+/// one per request.
+pub const TOKEN_TOUCH_MICROS: i64 = 10 * 60 * 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InvitationRow {
@@ -130,10 +150,32 @@ impl Store {
     pub async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         Ok(read!(self, |c| sqlx::query_as::<_, TokenRow>(
             "select t.id, t.user_id, t.token_hash, t.label, t.read_only, t.created_at, \
-             t.expires_at, t.revoked_at, u.disabled_at \
+             t.expires_at, t.revoked_at, u.disabled_at, t.last_used_at \
              from api_tokens t join users u on u.id = t.user_id where t.token_hash = $1"
         )
         .bind(token_hash)
+        .fetch_optional(c)
+        .await)?)
+    }
+
+    /// A person's tokens, newest first (without their hashes).
+    pub async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenListRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, TokenListRow>(
+            "select id, user_id, label, read_only, created_at, expires_at, revoked_at, last_used_at \
+             from api_tokens where user_id = $1 order by created_at desc, id desc"
+        )
+        .bind(user_id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// One token by its id (without its hash).
+    pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenListRow>> {
+        Ok(read!(self, |c| sqlx::query_as::<_, TokenListRow>(
+            "select id, user_id, label, read_only, created_at, expires_at, revoked_at, last_used_at \
+             from api_tokens where id = $1"
+        )
+        .bind(id)
         .fetch_optional(c)
         .await)?)
     }
@@ -422,6 +464,36 @@ impl Tx {
         .execute(c)
         .await)?;
         Ok(())
+    }
+
+    /// Revokes a token of `user_id` that is not revoked yet. Returns whether it did.
+    pub async fn revoke_token(&mut self, user_id: &str, id: &str, now: i64) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update api_tokens set revoked_at = $3 \
+             where id = $1 and user_id = $2 and revoked_at is null"
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .execute(c)
+        .await)?;
+        Ok(n == 1)
+    }
+
+    /// Records a use of a token, unless one was recorded less than [`TOKEN_TOUCH_MICROS`]
+    /// before `now` (callers check the value they read first, so this runs rarely; the
+    /// condition keeps concurrent touches from moving it more than once).
+    pub async fn touch_token(&mut self, id: &str, now: i64) -> Result<bool> {
+        let n = exec_tx!(self, |c| sqlx::query(
+            "update api_tokens set last_used_at = $2 \
+             where id = $1 and (last_used_at is null or last_used_at <= $3)"
+        )
+        .bind(id)
+        .bind(now)
+        .bind(now - TOKEN_TOUCH_MICROS)
+        .execute(c)
+        .await)?;
+        Ok(n == 1)
     }
 
     pub async fn insert_invitation(&mut self, i: &InvitationRow) -> Result<()> {

@@ -678,6 +678,7 @@ async fn a_token_lookup_shows_a_disabled_users_disabled_at() {
             expires_at: 1000,
             revoked_at: None,
             disabled_at: None,
+            last_used_at: None,
         };
         let mut tx = s.begin().await.expect("begin");
         tx.insert_token(&token).await.expect("token");

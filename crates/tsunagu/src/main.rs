@@ -121,6 +121,14 @@ enum TokenCommand {
         #[arg(long)]
         read_only: bool,
     },
+    /// List a person's tokens (never their secrets): id, status, read-only, created, expires,
+    /// last used (Japan time), label — one per line, tab-separated, newest first.
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a token by its id (from `token list`); it stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,6 +277,29 @@ async fn run(cmd: Command, settings: config::Settings) -> Result<std::process::E
             let secs = parse_duration(&expires)?;
             let token = app.create_token(None, &user, &label, secs, read_only).await.map_err(ops::app_err)?;
             println!("{token}");
+        }
+        Command::Token { command: TokenCommand::List { user } } => {
+            let app = open_app(&settings).await?;
+            for t in app.tokens_of(&user).await.map_err(ops::app_err)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.status.as_str(),
+                    if t.read_only { "read-only" } else { "read-write" },
+                    t.created_at.jst_minutes(),
+                    t.expires_at.jst_minutes(),
+                    t.last_used_at.map_or_else(|| "never".to_string(), |u| u.jst_minutes()),
+                    t.label
+                );
+            }
+        }
+        Command::Token { command: TokenCommand::Revoke { id } } => {
+            let app = open_app(&settings).await?;
+            if app.revoke_token_cli(&id).await.map_err(ops::app_err)? {
+                println!("revoked token {id}");
+            } else {
+                println!("token {id} was already revoked");
+            }
         }
         Command::Backup { to } => {
             let app = open_app(&settings).await?;

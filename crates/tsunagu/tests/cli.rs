@@ -111,7 +111,7 @@ fn logins(lines: &[String]) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_into_an_empty_database_lists_the_13_demo_logins_and_a_second_demo_is_refused() {
+async fn demo_into_an_empty_database_lists_the_14_demo_logins_and_a_second_demo_is_refused() {
     for db in databases().await {
         let b = backend_name(&db);
         let work = Workdir::new();
@@ -206,6 +206,48 @@ async fn a_token_expiry_in_weeks_is_refused_with_a_clear_message() {
         );
         let head_after = db.store.audit_head().await.unwrap();
         assert_eq!(head_before, head_after, "[{b}] a refused token writes nothing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_list_shows_a_persons_tokens_without_secrets_and_token_revoke_ends_one_audited() {
+    for db in databases().await {
+        let b = backend_name(&db);
+        let work = Workdir::new();
+        let url = Some(db.url.as_str());
+        work.run(url, &["demo"]).ok();
+        assert!(work.run(url, &["token", "list", "--user", "nurse"]).ok().stdout.trim().is_empty(), "[{b}]");
+        let token = work.run(url, &["token", "create", "--user", "nurse", "--label", "連携 A"]).ok().stdout;
+        work.run(url, &["token", "create", "--user", "nurse", "--label", "連携 B", "--read-only"]).ok();
+
+        let out = work.run(url, &["token", "list", "--user", "nurse"]).ok();
+        assert!(!out.stdout.contains(token.trim()), "[{b}] the list never shows a token:\n{out}");
+        let lines: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(lines.len(), 2, "[{b}] one line per token:\n{out}");
+        assert!(lines.iter().all(|l| l.len() == 7 && l[1] == "active" && l[5] == "never"), "[{b}]\n{out}");
+        let a = lines.iter().find(|l| l[6] == "連携 A").unwrap_or_else(|| panic!("[{b}]\n{out}"));
+        assert_eq!(a[2], "read-write", "[{b}]");
+        let id = a[0].to_string();
+
+        let out = work.run(url, &["token", "revoke", &id]).ok();
+        assert_eq!(out.stdout.trim(), format!("revoked token {id}"), "[{b}]");
+        let out = work.run(url, &["token", "list", "--user", "nurse"]).ok();
+        let line = out.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("[{b}]\n{out}"));
+        assert_eq!(line.split('\t').nth(1), Some("revoked"), "[{b}] {line}");
+        assert!(out.stdout.lines().any(|l| l.split('\t').nth(1) == Some("active")), "[{b}] the other stays");
+
+        let out = work.run(url, &["token", "revoke", &id]).ok();
+        assert_eq!(out.stdout.trim(), format!("token {id} was already revoked"), "[{b}]");
+        let out = work.run(url, &["token", "revoke", "no-such-token"]).refused();
+        assert!(out.stderr.contains("not found"), "[{b}] {out}");
+        let out = work.run(url, &["token", "list", "--user", "nobody-here"]).refused();
+        assert!(out.stderr.contains("not found"), "[{b}] {out}");
+
+        let events = db.store.audit_events_after(0, 100_000).await.unwrap();
+        let revoked: Vec<_> = events.iter().filter(|e| e.event.action == "token.revoked").collect();
+        assert_eq!(revoked.len(), 1, "[{b}] revoked once, audited once");
+        assert_eq!(revoked[0].event.target_id.as_deref(), Some(id.as_str()), "[{b}]");
+        assert_eq!(revoked[0].event.via.as_deref(), Some("cli"), "[{b}]");
     }
 }
 

@@ -106,7 +106,7 @@ async fn load_fixtures(t: &TestApp) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn the_capability_statement_lists_exactly_the_directory_resources() {
+async fn the_capability_statement_lists_exactly_what_is_served() {
     for t in support::all().await {
         let v = get(&t, "/fhir/metadata").await.ok();
         assert_eq!(v["resourceType"], "CapabilityStatement");
@@ -117,11 +117,39 @@ async fn the_capability_statement_lists_exactly_the_directory_resources() {
         assert_eq!(rest["mode"], "server");
         let resources = rest["resource"].as_array().unwrap();
         let types: Vec<&str> = resources.iter().map(|r| r["type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["Organization", "Location", "HealthcareService"], "{}", t.name());
-        for r in resources {
-            let interactions: Vec<&str> =
-                r["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
-            assert_eq!(interactions, ["read", "search-type"]);
+        assert_eq!(
+            types,
+            [
+                "Organization",
+                "Location",
+                "HealthcareService",
+                "Patient",
+                "Practitioner",
+                "PractitionerRole",
+                "CareTeam",
+                "Consent",
+                "Observation",
+                "Communication",
+                "DocumentReference",
+                "Binary",
+                "AllergyIntolerance",
+                "Condition",
+                "MedicationStatement",
+                "AuditEvent"
+            ],
+            "{}",
+            t.name()
+        );
+        let interactions = |r: &Value| -> Vec<String> {
+            r["interaction"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["code"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for r in &resources[..3] {
+            assert_eq!(interactions(r), ["read", "search-type"]);
             let params: Vec<&str> =
                 r["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
             for p in ["_id", "name", "phonetic", "address-city", "near"] {
@@ -129,9 +157,42 @@ async fn the_capability_statement_lists_exactly_the_directory_resources() {
             }
         }
         assert_eq!(resources[0]["profile"], "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Organization");
+        let patient = &resources[3];
+        assert_eq!(patient["profile"], "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient");
+        for i in ["read", "vread", "history-instance", "search-type", "create", "update"] {
+            assert!(interactions(patient).iter().any(|x| x == i), "{}: Patient lacks {i}", t.name());
+        }
+        assert_eq!(patient["operation"][0]["name"], "everything");
+
+        // Every search parameter listed is one the server knows: given a value, it is never
+        // refused as unknown (a bad value is another refusal).
+        let tok = token(&t, "physician", 3600).await;
+        for r in &resources[3..] {
+            let kind = r["type"].as_str().unwrap();
+            if !interactions(r).iter().any(|i| i == "search-type") {
+                continue;
+            }
+            for p in r["searchParam"].as_array().unwrap() {
+                let name = p["name"].as_str().unwrap();
+                let a = get_as(&t, &format!("/fhir/{kind}?{name}=x"), &tok).await;
+                let body = a.json();
+                let unknown = a.status == StatusCode::BAD_REQUEST
+                    && body["issue"][0]["code"] == "not-supported"
+                    && body["issue"][0]["expression"][0] == name;
+                assert!(!unknown, "{}: {kind} lists {name} but refuses it: {}", t.name(), a.body);
+            }
+            // And an unlisted one is refused.
+            get_as(&t, &format!("/fhir/{kind}?no-such-param=x"), &tok)
+                .await
+                .outcome(StatusCode::BAD_REQUEST, "not-supported");
+        }
         // Documentation comes in the caller's language.
         let en = get_with(&t, "/fhir/metadata", &[("accept-language", "en")]).await.ok();
         assert_ne!(en["rest"][0]["documentation"], v["rest"][0]["documentation"]);
+        for (ja, en) in resources.iter().zip(en["rest"][0]["resource"].as_array().unwrap()) {
+            assert_ne!(ja["documentation"], en["documentation"], "{}", ja["type"]);
+            assert!(!ja["documentation"].as_str().unwrap_or("").contains("TODO"), "{}", ja["type"]);
+        }
     }
 }
 

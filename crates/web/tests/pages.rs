@@ -39,6 +39,7 @@ const DEMO_PEOPLE: &[(&str, &str)] = &[
     ("city", "吉田 修"),
     ("commissioner", "松本 和夫"),
     ("shortstay", "清水 陽子"),
+    ("auditor", "監査 一郎"),
 ];
 
 fn audit_actions(events: &[tsunagu_domain::audit::StoredEvent]) -> Vec<&str> {
@@ -948,7 +949,7 @@ async fn editing_a_persons_duties_and_details_takes_effect_on_their_next_request
         assert_eq!(p.attr("#display_name", "maxlength").as_deref(), Some("60"), "{b}");
         assert_eq!(p.attr("#email", "type").as_deref(), Some("email"), "{b}");
         assert_eq!(p.count(r#"select#profession option[value="nurse"][selected]"#), 1, "{b}");
-        assert_eq!(p.count(r#"#duties input[type="checkbox"]"#), 5, "{b}");
+        assert_eq!(p.count(r#"#duties input[type="checkbox"]"#), 6, "{b}");
         assert_eq!(p.count(r#"#duties input[checked]"#), 0, "{b}");
         assert_eq!(p.attr("select#organisations option[selected]", "value"), Some(nursing.clone()), "{b}");
         assert_eq!(p.count("#invitation"), 0, "{b}: an active account has no invitation to re-send");

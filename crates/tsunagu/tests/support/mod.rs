@@ -24,7 +24,7 @@ pub use tsunagu_store::{Backend, OpenOptions, Store};
 pub const PASSWORD: &str = "demo-password-123";
 
 /// The logins the demo region creates.
-pub const DEMO_LOGINS: [&str; 13] = [
+pub const DEMO_LOGINS: [&str; 14] = [
     "admin",
     "physician",
     "physician2",
@@ -38,6 +38,7 @@ pub const DEMO_LOGINS: [&str; 13] = [
     "city",
     "commissioner",
     "shortstay",
+    "auditor",
 ];
 
 /// How long any one command may take before the test fails.

@@ -24,19 +24,30 @@ pub type Resource = Map<String, Value>;
 /// Parses a request body as a resource of type `expected`. Pure: the fuzz test drives it.
 pub fn parse_resource(tr: Tr, body: &[u8], expected: &str) -> Result<Resource, FhirError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(FhirError::new(StatusCode::BAD_REQUEST, vec![Issue::error("required", tr.get("fhir.no_body"))]));
+        return Err(FhirError::new(
+            StatusCode::BAD_REQUEST,
+            vec![Issue::error("required", tr.get("fhir.no_body"))],
+        ));
     }
     let v: Value = serde_json::from_slice(body).map_err(|_| {
-        FhirError::new(StatusCode::BAD_REQUEST, vec![Issue::error("structure", tr.get("fhir.malformed_json"))])
+        FhirError::new(
+            StatusCode::BAD_REQUEST,
+            vec![Issue::error("structure", tr.get("fhir.malformed_json"))],
+        )
     })?;
     let Value::Object(map) = v else {
-        return Err(FhirError::new(StatusCode::BAD_REQUEST, vec![Issue::error("structure", tr.get("fhir.not_a_resource"))]));
+        return Err(FhirError::new(
+            StatusCode::BAD_REQUEST,
+            vec![Issue::error("structure", tr.get("fhir.not_a_resource"))],
+        ));
     };
     match map.get("resourceType").and_then(Value::as_str) {
         Some(t) if t == expected => Ok(map),
         _ => Err(FhirError::new(
             StatusCode::BAD_REQUEST,
-            vec![Issue::error("invalid", tr.fmt("fhir.wrong_type", &[("type", expected)])).at("resourceType")],
+            vec![
+                Issue::error("invalid", tr.fmt("fhir.wrong_type", &[("type", expected)])).at("resourceType"),
+            ],
         )),
     }
 }
@@ -69,9 +80,10 @@ pub fn bad_element(tr: Tr, element: &str) -> FhirError {
 /// conflict 409), anything else as for reads.
 pub fn write_error(ctx: &Ctx, e: AppError) -> FhirError {
     match e {
-        AppError::Invalid(inv) if inv.0.iter().any(|f| f.code == "error.version_conflict") => {
-            FhirError::new(StatusCode::CONFLICT, vec![Issue::error("conflict", ctx.tr.get("fhir.version_conflict"))])
-        }
+        AppError::Invalid(inv) if inv.0.iter().any(|f| f.code == "error.version_conflict") => FhirError::new(
+            StatusCode::CONFLICT,
+            vec![Issue::error("conflict", ctx.tr.get("fhir.version_conflict"))],
+        ),
         AppError::Invalid(inv) => {
             let mut issues: Vec<Issue> = inv
                 .0
@@ -123,7 +135,10 @@ pub fn expected_version(tr: Tr, req: &FhirRequest, body: &Resource) -> Result<i6
         let s = v.to_str().unwrap_or("").trim();
         let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
         return s.parse::<i64>().map_err(|_| {
-            FhirError::new(StatusCode::BAD_REQUEST, vec![Issue::error("invalid", tr.get("fhir.bad_if_match"))])
+            FhirError::new(
+                StatusCode::BAD_REQUEST,
+                vec![Issue::error("invalid", tr.get("fhir.bad_if_match"))],
+            )
         });
     }
     if let Some(v) = body.get("meta").and_then(|m| m.get("versionId")).and_then(Value::as_str) {
@@ -138,7 +153,10 @@ pub fn expected_version(tr: Tr, req: &FhirRequest, body: &Resource) -> Result<i6
 /// Whether the update carried `If-Match` (a stale one is 412, a stale `meta.versionId` 409).
 pub fn conflict(tr: Tr, req: &FhirRequest) -> FhirError {
     if req.headers.contains_key(header::IF_MATCH) {
-        FhirError::new(StatusCode::PRECONDITION_FAILED, vec![Issue::error("conflict", tr.get("fhir.version_conflict"))])
+        FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            vec![Issue::error("conflict", tr.get("fhir.version_conflict"))],
+        )
     } else {
         FhirError::new(StatusCode::CONFLICT, vec![Issue::error("conflict", tr.get("fhir.version_conflict"))])
     }

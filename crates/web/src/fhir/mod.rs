@@ -30,6 +30,8 @@ pub mod consent;
 pub mod directory;
 pub mod document;
 pub mod everything;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod input;
 pub mod metadata;
 pub mod observation;
@@ -234,7 +236,9 @@ pub async fn dispatch(State(state): State<WebState>, req: Request) -> Response {
     let tr = Tr::new(Lang::from_headers(headers));
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let params = query_pairs(parts.uri.query());
-    if !accepts_json(headers, &params) {
+    // `Binary/{id}` negotiates for itself: its content in its own type, or a FHIR resource.
+    let binary = parts.uri.path().starts_with("/fhir/Binary/");
+    if !binary && !accepts_json(headers, &params) {
         return FhirError::not_acceptable(tr).into_response();
     }
     let pretty = params.iter().any(|(k, v)| k == "_pretty" && v == "true");

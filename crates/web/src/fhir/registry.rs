@@ -7,7 +7,9 @@ use axum::response::Response;
 use tsunagu_app::App;
 
 use super::{Ctx, FhirError, FhirRequest};
-use super::{audit_event, care_team, communication, consent, document, observation, patient, practitioner, summary};
+use super::{
+    audit_event, care_team, communication, consent, document, observation, patient, practitioner, summary,
+};
 
 /// A search parameter as the CapabilityStatement lists it.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +68,7 @@ pub fn all() -> Vec<&'static ResourceDef> {
         &observation::DEF,
         &communication::DEF,
         &document::DEF,
+        &document::BINARY,
         &summary::ALLERGY,
         &summary::CONDITION,
         &summary::MEDICATION,
@@ -79,7 +82,12 @@ pub fn find(name: &str) -> Option<&'static ResourceDef> {
 }
 
 /// Runs a request on a patient resource type (`None`: not one of these types).
-pub async fn route(ctx: &Ctx, app: &App, name: &str, req: &FhirRequest) -> Option<Result<Response, FhirError>> {
+pub async fn route(
+    ctx: &Ctx,
+    app: &App,
+    name: &str,
+    req: &FhirRequest,
+) -> Option<Result<Response, FhirError>> {
     Some(match name {
         "Patient" => patient::handle(ctx, app, req).await,
         "Practitioner" | "PractitionerRole" => practitioner::handle(ctx, app, name, req).await,

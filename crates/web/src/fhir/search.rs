@@ -131,7 +131,12 @@ fn integer(tr: Tr, name: &str, v: &str, max: i64) -> Result<i64, FhirError> {
 /// Splits a query string against a type's definition: shared parameters parsed, the type's
 /// own kept, anything else refused (or ignored when lenient). `_format` and `_pretty` are the
 /// dispatcher's.
-pub fn parse(tr: Tr, lenient: bool, def: &ResourceDef, query: &[(String, String)]) -> Result<Search, FhirError> {
+pub fn parse(
+    tr: Tr,
+    lenient: bool,
+    def: &ResourceDef,
+    query: &[(String, String)],
+) -> Result<Search, FhirError> {
     let mut s = Search { count: DEFAULT_COUNT, ..Search::default() };
     let mut unknown = Vec::new();
     for (name, value) in query {
@@ -208,7 +213,9 @@ fn date_span(s: &str) -> Option<(i64, i64)> {
     let jst = UtcOffset::from_hms(9, 0, 0).ok()?;
     let micros = |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1000).ok();
     let at = |d: Date, off: UtcOffset| micros(PrimitiveDateTime::new(d, Time::MIDNIGHT).assume_offset(off));
-    let num = |p: &str, n: usize| (p.len() == n && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<i32>().ok()).flatten();
+    let num = |p: &str, n: usize| {
+        (p.len() == n && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<i32>().ok()).flatten()
+    };
     match s.len() {
         4 => {
             let y = num(s, 4)?;
@@ -249,7 +256,12 @@ pub fn bundle(ctx: &Ctx, type_name: &str, s: &Search, total: i64, resources: Vec
     let mut entries: Vec<Entry> = resources
         .into_iter()
         .map(|r| {
-            let url = format!("{}/{}/{}", ctx.base, r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+            let url = format!(
+                "{}/{}/{}",
+                ctx.base,
+                r["resourceType"].as_str().unwrap_or(""),
+                r["id"].as_str().unwrap_or("")
+            );
             Entry::matched(url, r)
         })
         .collect();
@@ -257,12 +269,24 @@ pub fn bundle(ctx: &Ctx, type_name: &str, s: &Search, total: i64, resources: Vec
         let issues: Vec<Issue> = s
             .ignored
             .iter()
-            .map(|n| Issue::warning("not-supported", ctx.tr.fmt("fhir.ignored_param", &[("name", &super::outcome::echo(n))])).at(n))
+            .map(|n| {
+                Issue::warning(
+                    "not-supported",
+                    ctx.tr.fmt("fhir.ignored_param", &[("name", &super::outcome::echo(n))]),
+                )
+                .at(n)
+            })
             .collect();
         entries.push(Entry::outcome(outcome(&issues)));
     }
     let count = if s.count_only { 0 } else { s.count };
-    bundle::searchset(&type_url, &s.used, Paging { offset: s.offset, count, total }, entries, &input::instant(now))
+    bundle::searchset(
+        &type_url,
+        &s.used,
+        Paging { offset: s.offset, count, total },
+        entries,
+        &input::instant(now),
+    )
 }
 
 /// The server's clock, for `Bundle.meta.lastUpdated`.
@@ -288,8 +312,14 @@ mod tests {
         let r = parse_date(tr(), "date", "2026-11-24").unwrap();
         assert_eq!(r, Range { from: Some(start), to: Some(start + DAY) });
         assert_eq!(parse_date(tr(), "date", "lt2026-11-24").unwrap(), Range { from: None, to: Some(start) });
-        assert_eq!(parse_date(tr(), "date", "le2026-11-24").unwrap(), Range { from: None, to: Some(start + DAY) });
-        assert_eq!(parse_date(tr(), "date", "gt2026-11-24").unwrap(), Range { from: Some(start + DAY), to: None });
+        assert_eq!(
+            parse_date(tr(), "date", "le2026-11-24").unwrap(),
+            Range { from: None, to: Some(start + DAY) }
+        );
+        assert_eq!(
+            parse_date(tr(), "date", "gt2026-11-24").unwrap(),
+            Range { from: Some(start + DAY), to: None }
+        );
         assert_eq!(parse_date(tr(), "date", "ge2026-11-24").unwrap(), Range { from: Some(start), to: None });
         let r = parse_date(tr(), "date", "2026-11").unwrap();
         assert_eq!(r.to.unwrap() - r.from.unwrap(), 30 * DAY);

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use tsunagu_app::passkeys::PasskeyInfo;
+use tsunagu_app::tokens::{TokenInfo, TokenStatus};
 
 use crate::WebState;
 use crate::error::WebError;
@@ -30,6 +31,8 @@ struct SecurityPage {
     passkeys_available: bool,
     /// An API token just made, shown once.
     new_token: Option<String>,
+    /// The person's API tokens (never their secrets).
+    tokens: Vec<TokenInfo>,
     message: Option<String>,
     errors: FormErrors,
 }
@@ -38,12 +41,22 @@ impl SecurityPage {
     fn err(&self, f: &str) -> Option<&str> {
         field_error(&self.errors, f)
     }
+
+    /// The catalog key of a token's status.
+    fn status_key(&self, s: &TokenStatus) -> &'static str {
+        match s {
+            TokenStatus::Active => "tokens.status_active",
+            TokenStatus::Expired => "tokens.status_expired",
+            TokenStatus::Revoked => "tokens.status_revoked",
+        }
+    }
 }
 
 async fn page(s: &WebState, a: Authed) -> Result<SecurityPage, WebError> {
     let required = s.app.second_factor_required().await?;
     let recovery_left = s.app.recovery_codes_left(&a.actor).await?;
     let passkeys = s.app.list_passkeys(&a.actor).await?;
+    let tokens = s.app.tokens(&a.actor).await?;
     Ok(SecurityPage {
         has_totp: a.actor.has_totp,
         must_enrol: a.actor.must_enrol_second_factor,
@@ -54,6 +67,7 @@ async fn page(s: &WebState, a: Authed) -> Result<SecurityPage, WebError> {
         passkeys,
         passkeys_available: s.app.passkeys_available(),
         new_token: None,
+        tokens,
         message: None,
         errors: vec![],
         p: a.page,
@@ -206,6 +220,7 @@ pub async fn create_token(
     {
         Ok(t) => {
             pg.new_token = Some(t);
+            pg.tokens = s.app.tokens(&actor).await?;
             render(&pg)
         }
         Err(e) => {
@@ -213,4 +228,17 @@ pub async fn create_token(
             Ok(refused(render(&pg)?))
         }
     }
+}
+
+/// Revokes one of the person's API tokens (a form with the CSRF token only). Someone else's
+/// token, an unknown id and one already revoked all get the 404 page.
+pub async fn revoke_token(
+    State(s): State<WebState>,
+    a: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    s.app.revoke_token(&a.actor, &id).await?;
+    let mut pg = page(&s, a).await?;
+    pg.message = Some(pg.p.t.get("tokens.revoked").to_string());
+    render(&pg)
 }

@@ -39,6 +39,7 @@ pub fn routes() -> Router<WebState> {
         .route("/account/totp/confirm", post(account::totp_confirm))
         .route("/account/totp/disable", post(account::totp_disable))
         .route("/account/tokens", post(account::create_token))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/account/passkeys/register/start", post(passkeys::register_start))
         .route("/account/passkeys/register/finish", post(passkeys::register_finish))
         .route("/account/passkeys/{id}/delete", post(account::remove_passkey))

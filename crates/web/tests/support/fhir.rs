@@ -138,7 +138,6 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-
 /// `GET` with a bearer token.
 pub async fn get_as(t: &TestApp, path: &str, token: &str) -> Answer {
     send(t, Method::GET, path, &[("authorization", &bearer(token))]).await
