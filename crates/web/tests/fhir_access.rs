@@ -13,32 +13,14 @@ use support::fhir::*;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use support::TestApp;
-use tsunagu_app::{Actor, AuthVia};
-
-async fn actor(t: &TestApp, login: &str) -> Actor {
-    let id = t.user_id(login).await;
-    t.app.actor(&id, AuthVia::Session { token_hash: format!("fhir-access-{login}") }, None).await.unwrap()
-}
 
 /// 北村 トメ's id, from her attending physician's list.
-async fn kitamura(t: &TestApp) -> String {
-    let doctor = actor(t, "physician").await;
-    t.app
-        .my_patients(&doctor)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == "北村 トメ")
-        .expect("北村 トメ")
-        .id
-}
 
 #[tokio::test]
 async fn the_access_matrix_holds_through_the_api() {
     for t in support::all().await {
         let who = t.name();
-        let id = kitamura(&t).await;
+        let id = demo_patient(&t, "北村 トメ").await;
         let path = format!("/fhir/Patient/{id}");
 
         for login in ["physician", "physician2", "nurse"] {
@@ -65,7 +47,7 @@ async fn the_access_matrix_holds_through_the_api() {
         }
 
         // The emergency physician reads her once an emergency view is open (not her history).
-        let er = actor(&t, "er-physician").await;
+        let er = session_actor(&t, "er-physician").await;
         t.app.open_emergency(&er, &id, "救急搬送時の確認").await.unwrap();
         let tok = token(&t, "er-physician", 3600).await;
         let p = get_as(&t, &path, &tok).await.ok();

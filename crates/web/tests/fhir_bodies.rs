@@ -12,23 +12,8 @@ use support::fhir::*;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use support::TestApp;
-use tsunagu_app::{Actor, AuthVia};
 use tsunagu_domain::sharing::EntryKind;
 use tsunagu_store::timeline_search::EntryQuery;
-
-async fn kitamura(t: &TestApp) -> String {
-    let id = t.user_id("physician").await;
-    let doctor: Actor =
-        t.app.actor(&id, AuthVia::Session { token_hash: "bodies".into() }, None).await.unwrap();
-    t.app
-        .my_patients(&doctor)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == "北村 トメ")
-        .expect("北村 トメ")
-        .id
-}
 
 async fn entry_count(t: &TestApp, pid: &str) -> i64 {
     let kinds = [EntryKind::Visit, EntryKind::Vitals, EntryKind::Message, EntryKind::File, EntryKind::Acp]
@@ -52,7 +37,7 @@ fn message(pid: &str, text: &str) -> serde_json::Value {
 async fn bodies_the_api_cannot_take_are_refused_with_an_outcome_and_nothing_is_written() {
     for t in support::all().await {
         let who = t.name();
-        let pid = kitamura(&t).await;
+        let pid = demo_patient(&t, "北村 トメ").await;
         let nurse = write_token(&t, "nurse").await;
         let auth = bearer(&nurse);
         let before = entry_count(&t, &pid).await;

@@ -10,25 +10,6 @@ use support::fhir::*;
 
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
-use support::TestApp;
-use tsunagu_app::{Actor, AuthVia};
-
-async fn actor(t: &TestApp, login: &str) -> Actor {
-    let id = t.user_id(login).await;
-    t.app.actor(&id, AuthVia::Session { token_hash: format!("everything-{login}") }, None).await.unwrap()
-}
-
-async fn kitamura(t: &TestApp) -> String {
-    let doctor = actor(t, "physician").await;
-    t.app
-        .my_patients(&doctor)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == "北村 トメ")
-        .expect("北村 トメ")
-        .id
-}
 
 fn count_of(bundle: &Value, kind: &str) -> usize {
     matches(bundle).iter().filter(|r| r["resourceType"] == kind).count()
@@ -38,7 +19,7 @@ fn count_of(bundle: &Value, kind: &str) -> usize {
 async fn a_member_gets_the_whole_record_and_others_the_common_404() {
     for t in support::all().await {
         let who = t.name();
-        let id = kitamura(&t).await;
+        let id = demo_patient(&t, "北村 トメ").await;
         let path = format!("/fhir/Patient/{id}/$everything");
 
         let nurse = token(&t, "nurse", 3600).await;
@@ -96,7 +77,7 @@ async fn a_member_gets_the_whole_record_and_others_the_common_404() {
         }
 
         // An emergency view shows the patient, not the record.
-        let er = actor(&t, "er-physician").await;
+        let er = session_actor(&t, "er-physician").await;
         t.app.open_emergency(&er, &id, "救急搬送時の確認").await.unwrap();
         let tok = token(&t, "er-physician", 3600).await;
         let b = get_as(&t, &path, &tok).await.ok();

@@ -13,7 +13,6 @@
 //! caption. The app decides what is accepted (JPEG, PNG, WebP, PDF by their content, the size
 //! limit); the declared `contentType` must agree with the content.
 
-use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
@@ -390,37 +389,10 @@ pub fn binary_json(row: &AttachmentRow, c: &FileContent) -> Value {
     })
 }
 
-/// `filename*` of RFC 6266 / RFC 8187: UTF-8, percent-encoded.
-fn rfc8187(name: &str) -> String {
-    let mut out = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The content itself, as a download in its stored type.
 fn raw(row: &AttachmentRow, c: FileContent) -> Response {
-    let ascii: String = c
-        .name
-        .chars()
-        .map(|ch| if ch.is_ascii_alphanumeric() || "-._".contains(ch) { ch } else { '_' })
-        .collect();
-    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", rfc8187(&c.name));
-    let mut r = Response::new(Body::from(c.bytes));
+    let mut r = crate::pages::files::content_response(c, "attachment");
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&c.content_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     h.insert(header::ETAG, HeaderValue::from_static("W/\"1\""));
     if let Some(v) = input::http_date(row.created_at).and_then(|d| HeaderValue::from_str(&d).ok()) {
         h.insert(header::LAST_MODIFIED, v);

@@ -50,9 +50,7 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
         match k.as_str() {
             "_format" | "_pretty" => {}
             "_since" => since = search::parse_date(tr, "_since", v)?.from.or(Some(0)),
-            other if ctx.lenient => {
-                let _ = other;
-            }
+            _ if ctx.lenient => {}
             other => return Err(FhirError::unknown_params(tr, &[other.to_string()])),
         }
     }

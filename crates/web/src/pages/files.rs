@@ -188,13 +188,19 @@ fn rfc8187(name: &str) -> String {
 }
 
 fn file_response(c: FileContent) -> Response {
+    content_response(c, "inline")
+}
+
+/// A file's bytes in its stored type, `inline` or as an `attachment`, never sniffed or cached
+/// (the pages and the API's `Binary` alike).
+pub fn content_response(c: FileContent, disposition: &str) -> Response {
     // An ASCII fallback for old clients; the real name in `filename*`.
     let ascii: String = c
         .name
         .chars()
         .map(|ch| if ch.is_ascii_alphanumeric() || "-._".contains(ch) { ch } else { '_' })
         .collect();
-    let disposition = format!("inline; filename=\"{ascii}\"; filename*=UTF-8''{}", rfc8187(&c.name));
+    let disposition = format!("{disposition}; filename=\"{ascii}\"; filename*=UTF-8''{}", rfc8187(&c.name));
     let mut r = Response::new(Body::from(c.bytes));
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&c.content_type) {

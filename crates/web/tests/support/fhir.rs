@@ -162,3 +162,16 @@ pub async fn write_as(
 pub async fn write_token(t: &TestApp, login: &str) -> String {
     t.app.create_token(None, login, "fhir test", 3600, false).await.unwrap()
 }
+
+/// A demo person as the use cases see them (a browser session), for calling `App` directly.
+pub async fn session_actor(t: &TestApp, login: &str) -> tsunagu_app::Actor {
+    let id = t.user_id(login).await;
+    let via = tsunagu_app::AuthVia::Session { token_hash: format!("fhir-test-{login}") };
+    t.app.actor(&id, via, None).await.unwrap()
+}
+
+/// The id of a demo patient of `physician` (who attends them all), by name.
+pub async fn demo_patient(t: &TestApp, name: &str) -> String {
+    let doctor = session_actor(t, "physician").await;
+    t.app.my_patients(&doctor).await.unwrap().into_iter().find(|p| p.name == name).expect(name).id
+}
