@@ -28,6 +28,7 @@ use tsunagu_store::directory::hours::ConsultationSlotRow;
 use tsunagu_store::directory::vacancies::VacancyRow;
 use tsunagu_store::directory::{ProviderCodes, ProviderRow};
 
+use super::fhir_support::split_address;
 use super::import::NATIONAL_COLUMNS;
 use super::{format_day, is_professional};
 use crate::{Actor, App, Result};
@@ -238,7 +239,8 @@ fn csv_line(cells: &[&str]) -> Result<Vec<u8>> {
 
 /// A provider's CSV lines (the `No` column is filled in by the caller).
 fn csv_lines(p: &ProviderRow, c: &ProviderCodes) -> Vec<Vec<String>> {
-    let (prefecture, city, _) = split_address(&p.address);
+    let parts = split_address(&p.address);
+    let (prefecture, city) = (parts.state, parts.city);
     let opt_f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let services: Vec<String> = if c.services.is_empty() {
         vec![String::new()]
@@ -306,35 +308,6 @@ pub fn derived_id(parts: &[&str]) -> String {
     uuid::Uuid::from_bytes(b).to_string()
 }
 
-/// Splits a Japanese address into prefecture, municipality and the rest, as far as its
-/// wording shows them (`石川県金沢市広坂1-1-1` → `石川県`, `金沢市`, `広坂1-1-1`). Parts it
-/// cannot find are empty.
-pub fn split_address(address: &str) -> (String, String, String) {
-    let a = address.trim();
-    let chars: Vec<char> = a.chars().collect();
-    let metropolis = ["北海道", "東京都", "京都府", "大阪府"].iter().any(|p| a.starts_with(p));
-    let pref_len = if metropolis || chars.get(2) == Some(&'県') {
-        3
-    } else if chars.get(3) == Some(&'県') {
-        4
-    } else {
-        0
-    };
-    let rest: Vec<char> = chars[pref_len..].to_vec();
-    // The municipality ends at the first 市 after its first character (市川市), doubled in names
-    // such as 野々市市 and 四日市市; else at a county's town or village (河北郡内灘町), else at a
-    // Tokyo ward.
-    let city_len = if let Some(i) = rest.iter().skip(1).position(|c| *c == '市').map(|i| i + 1) {
-        if rest.get(i + 1) == Some(&'市') { i + 2 } else { i + 1 }
-    } else if let Some(g) = rest.iter().position(|c| *c == '郡') {
-        rest.iter().skip(g + 2).position(|c| *c == '町' || *c == '村').map_or(0, |i| g + 2 + i + 1)
-    } else {
-        rest.iter().skip(1).position(|c| *c == '区').map_or(0, |i| i + 2)
-    };
-    let s = |v: &[char]| v.iter().collect::<String>();
-    (s(&chars[..pref_len]), s(&rest[..city_len]), s(&rest[city_len..]))
-}
-
 const WEEKDAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 
 /// `HH:MM+09:00` for a minute of the day in Japan (the end of the day as 23:59).
@@ -366,7 +339,8 @@ fn hsds_organization(
     beds_unit: &str,
 ) -> Value {
     let id = p.id.as_str();
-    let (prefecture, city, street) = split_address(&p.address);
+    let parts = split_address(&p.address);
+    let (prefecture, city, street) = (parts.state, parts.city, parts.line);
     let has_location = !p.address.is_empty() || p.latitude.is_some();
     let location_id = derived_id(&[id, "location"]);
 
@@ -604,14 +578,16 @@ mod tests {
             ("石川県野々市市三納1-1", ("石川県", "野々市市", "三納1-1")),
             ("石川県河北郡内灘町字大学1-1", ("石川県", "河北郡内灘町", "字大学1-1")),
             ("千葉県市川市八幡1-1", ("千葉県", "市川市", "八幡1-1")),
-            ("神奈川県横浜市中区1", ("神奈川県", "横浜市", "中区1")),
-            ("京都府京都市左京区1", ("京都府", "京都市", "左京区1")),
+            // The wards of designated cities belong to the city, as JP Core and the national
+            // open data's 市区町村名 have them.
+            ("神奈川県横浜市中区1", ("神奈川県", "横浜市中区", "1")),
+            ("京都府京都市左京区1", ("京都府", "京都市左京区", "1")),
             ("東京都千代田区丸の内1", ("東京都", "千代田区", "丸の内1")),
             ("広坂1-1-1", ("", "", "広坂1-1-1")),
         ];
         for (a, (p, c, r)) in cases {
             let got = split_address(a);
-            assert_eq!((got.0.as_str(), got.1.as_str(), got.2.as_str()), (p, c, r), "{a}");
+            assert_eq!((got.state.as_str(), got.city.as_str(), got.line.as_str()), (p, c, r), "{a}");
         }
     }
 
