@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 pub mod attachments;
 pub mod audit;
 pub mod directory;
+pub mod generate;
 pub mod live;
 mod migrate;
 pub mod orgs;

@@ -49,6 +49,10 @@ pub struct Settings {
     pub directory_confirm_days: i64,
     /// The map of the directory.
     pub map: MapSettings,
+    /// Serve the load benchmark's baseline routes (`/bench/hello`, `/bench/rows/{patient_id}`):
+    /// an unchecked, unaudited timeline read, for `tsunagu-bench` on a benchmark database only.
+    /// Never on a server holding real patients.
+    pub bench_routes: bool,
 }
 
 /// The map tiles of the directory: a tile URL template (`{z}/{x}/{y}`) and its attribution.
@@ -143,6 +147,7 @@ impl Default for Settings {
             vacancy_stale_hours: 24,
             directory_confirm_days: 180,
             map: MapSettings::default(),
+            bench_routes: false,
         }
     }
 }
@@ -331,6 +336,7 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.database_url(), "sqlite://tsunagu-data/tsunagu.db");
         assert_eq!(s.public_url(), "http://localhost:8080");
+        assert!(!s.bench_routes, "the benchmark's unchecked routes are off by default");
     }
 
     #[test]

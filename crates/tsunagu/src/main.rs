@@ -2,6 +2,7 @@
 
 mod config;
 mod directory_cli;
+mod r#gen;
 mod mail;
 mod ops;
 
@@ -69,6 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: directory_cli::DirectoryCommand,
     },
+    /// Fill an empty database with a made-up region for measuring (deterministic for a seed).
+    Gen(r#gen::GenArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -314,6 +317,7 @@ async fn run(cmd: Command, settings: config::Settings) -> Result<std::process::E
             let app = open_app(&settings).await?;
             return directory_cli::run(&app, command).await;
         }
+        Command::Gen(args) => return r#gen::run(&settings, args).await,
         Command::Audit { command } => {
             let app = open_app(&settings).await?;
             let head_file = settings.audit_head_file();

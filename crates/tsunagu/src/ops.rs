@@ -139,6 +139,7 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
             secure_cookies: secure,
             map_tile_url: settings.map.tile_url.clone(),
             map_attribution: settings.map.attribution.clone(),
+            bench_routes: settings.bench_routes,
         },
     );
     println!(
@@ -166,6 +167,7 @@ pub async fn serve(app: App, settings: &Settings) -> Result<()> {
                 secure_cookies: true,
                 map_tile_url: settings.map.tile_url.clone(),
                 map_attribution: settings.map.attribution.clone(),
+                bench_routes: settings.bench_routes,
             },
         );
         match &t.client_ca {

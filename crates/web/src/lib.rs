@@ -10,6 +10,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tsunagu_app::App;
 
 pub mod assets;
+pub mod bench;
 pub mod csrf;
 pub mod error;
 pub mod fhir;
@@ -33,6 +34,9 @@ pub struct WebConfig {
     pub map_tile_url: String,
     /// The attribution shown on the map (HTML from the operator's configuration).
     pub map_attribution: String,
+    /// Serve the load benchmark's baseline routes (`/bench/hello`, `/bench/rows/{patient_id}`,
+    /// see [`bench`]): unchecked, unaudited reads for measuring only. Off by default.
+    pub bench_routes: bool,
 }
 
 /// What every handler can reach.
@@ -48,7 +52,9 @@ pub fn router(app: App, config: WebConfig) -> Router {
     let headers = security_headers::Policy::new(&config);
     let state = WebState { app, config: Arc::new(config), metrics: ops::Metrics::new() };
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    let bench = if state.config.bench_routes { bench::routes() } else { axum::Router::new() };
     pages::routes()
+        .merge(bench)
         .merge(ops::routes())
         .merge(assets::routes())
         .merge(fhir::routes())
