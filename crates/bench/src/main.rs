@@ -84,7 +84,7 @@ struct Args {
     #[arg(long, default_value = "在宅")]
     search_text: String,
     /// B3: provider kinds (org-kind codes, comma-separated: any of them).
-    #[arg(long, default_value = "clinic,home_care_support_clinic,visiting_nurse")]
+    #[arg(long, default_value = "clinic,home_care_support_clinic,visiting_nursing_station")]
     search_kind: String,
     /// B3: a home-care capability that must hold.
     #[arg(long, default_value = "house_calls")]
