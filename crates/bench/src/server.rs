@@ -26,6 +26,13 @@ pub struct Binary {
 impl Binary {
     fn command(&self) -> Command {
         let mut c = Command::new(&self.path);
+        // The server reads every `TSUNAGU_*` variable as a setting and refuses unknown ones: it
+        // gets only the benchmark's own (CI, for one, exports `TSUNAGU_BIN` for its tests).
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("TSUNAGU_") {
+                c.env_remove(&name);
+            }
+        }
         c.env("TSUNAGU_DATABASE_URL", &self.database_url)
             .env("TSUNAGU_DATA_DIR", &self.data_dir)
             .env("TSUNAGU_DEMO_WHEN_EMPTY", "false")
