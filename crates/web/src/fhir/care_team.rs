@@ -15,7 +15,7 @@ use tsunagu_app::api_team::{CareTeamView, TeamParticipant};
 
 use super::outcome::Issue;
 use super::registry::{ResourceDef, param};
-use super::search::{self, Search};
+use super::search::{self, Search, token_matches};
 use super::{CANONICAL, Ctx, FhirError, FhirRequest, directory, input};
 use crate::i18n::{Lang, Tr};
 
@@ -133,15 +133,6 @@ pub fn page(s: &Search, found: Vec<Value>) -> (i64, Vec<Value>) {
     let skip = usize::try_from(s.offset).unwrap_or(usize::MAX);
     let take = usize::try_from(s.count).unwrap_or(0);
     (total, found.into_iter().skip(skip).take(take).collect())
-}
-
-/// A token search value against a code of `system`: `code`, `|code` is not accepted,
-/// `system|code` must name `system`.
-pub fn token_matches(value: &str, system: &str, code: &str) -> bool {
-    value.split(',').map(str::trim).any(|v| match v.split_once('|') {
-        Some((s, c)) => s == system && c == code,
-        None => v == code,
-    })
 }
 
 fn matches(ctx: &Ctx, s: &Search, r: &Value, last_updated: i64) -> Result<bool, FhirError> {

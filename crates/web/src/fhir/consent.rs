@@ -23,10 +23,11 @@ use tsunagu_app::sharing::NewConsent;
 use tsunagu_app::{App, AppError};
 use tsunagu_domain::FieldError;
 
-use super::care_team::{page, patient_required, token_matches};
+use super::care_team::{page, patient_required};
 use super::input::{self, Resource};
 use super::outcome::Issue;
 use super::registry::{ResourceDef, param};
+use super::search::token_matches;
 use super::search::{self, Search};
 use super::{CANONICAL, Ctx, FhirError, FhirRequest, directory};
 use crate::i18n::Tr;

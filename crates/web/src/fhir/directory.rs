@@ -24,6 +24,7 @@ use tsunagu_store::directory::{ProviderCodes, ProviderRow};
 
 use super::bundle::{self, Entry, Paging};
 use super::outcome::{Issue, outcome};
+use super::search::split_values;
 use super::{CANONICAL, Ctx, FhirError};
 use crate::i18n::{Lang, Tr};
 
@@ -604,10 +605,6 @@ fn token(value: &str, system: &str) -> Option<String> {
 /// A code that no provider has: a token of another system asks for nothing that exists.
 const NO_CODE: &str = "-";
 
-fn values(v: &str) -> Vec<String> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
-}
-
 fn integer(tr: Tr, name: &str, v: &str, max: i64) -> Result<i64, FhirError> {
     match v.trim().parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n.min(max)),
@@ -702,14 +699,14 @@ pub fn parse_search(
         };
         match param.kind {
             ParamKind::Id => {
-                let ids = values(value);
+                let ids = split_values(value);
                 q.ids = Some(match q.ids.take() {
                     Some(prev) => prev.into_iter().filter(|i| ids.contains(i)).collect(),
                     None => ids,
                 });
             }
             ParamKind::Name | ParamKind::Phonetic | ParamKind::City => {
-                let c = TextCriterion { values: values(value), how };
+                let c = TextCriterion { values: split_values(value), how };
                 match param.kind {
                     ParamKind::Name => q.name.push(c),
                     ParamKind::Phonetic => q.phonetic.push(c),
@@ -718,7 +715,8 @@ pub fn parse_search(
             }
             ParamKind::OrgKind => {
                 let system = org_kind_system();
-                let kinds: Vec<String> = values(value).iter().filter_map(|v| token(v, &system)).collect();
+                let kinds: Vec<String> =
+                    split_values(value).iter().filter_map(|v| token(v, &system)).collect();
                 q.kinds = Some(match q.kinds.take() {
                     Some(prev) => prev.into_iter().filter(|k| kinds.contains(k)).collect(),
                     None => kinds,

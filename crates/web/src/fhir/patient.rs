@@ -33,7 +33,7 @@ use super::directory::prune;
 use super::input::{self, Resource};
 use super::outcome::Issue;
 use super::registry::{ResourceDef, param};
-use super::search::{self, Search};
+use super::search::{self, Search, split_values, token_matches};
 use super::{CANONICAL, Ctx, FhirError, FhirRequest};
 use crate::i18n::{Lang, Tr};
 
@@ -524,18 +524,6 @@ pub fn check_modifiers(ctx: &Ctx, s: &mut Search, allowed: &[(&str, &[&str])]) -
 }
 
 /// Comma-separated values of a token or string parameter.
-pub fn split_values(v: &str) -> Vec<String> {
-    v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
-}
-
-/// A token `system|code`, `|code` or `code`: whether it names `code` of `system`.
-pub fn token_matches(value: &str, system: &str, code: &str) -> bool {
-    match value.split_once('|') {
-        Some((s, c)) => (s.is_empty() || s == system) && c == code,
-        None => value == code,
-    }
-}
-
 /// Whether a patient's name or kana matches a `name` value (folded like every Japanese search:
 /// NFKC, katakana as hiragana, spaces ignored; each word must occur).
 fn name_matches(p: &PatientRow, value: &str, exact: bool) -> bool {

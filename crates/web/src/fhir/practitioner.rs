@@ -18,9 +18,10 @@ use tsunagu_domain::text::{fold, name_key};
 use tsunagu_store::people::AffiliationRow;
 
 use super::directory::prune;
-use super::patient::{check_modifiers, human_name, split_values};
+use super::patient::{check_modifiers, human_name};
 use super::registry::{ResourceDef, param};
 use super::search;
+use super::search::split_values;
 use super::{CANONICAL, Ctx, FhirError, FhirRequest};
 use crate::i18n::{Lang, Tr};
 

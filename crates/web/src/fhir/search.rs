@@ -106,6 +106,20 @@ impl Search {
     }
 }
 
+/// A parameter value's comma-separated alternatives (empty ones dropped).
+pub fn split_values(v: &str) -> Vec<String> {
+    v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+}
+
+/// Whether a token value (`code`, `system|code` or `|code`; commas for any of several) names
+/// `code` of `system`.
+pub fn token_matches(value: &str, system: &str, code: &str) -> bool {
+    value.split(',').map(str::trim).any(|v| match v.split_once('|') {
+        Some((s, c)) => (s.is_empty() || s == system) && c == code,
+        None => v == code,
+    })
+}
+
 /// The name of a parameter without its modifier (`name:exact` → `name`).
 pub fn base_name(name: &str) -> &str {
     name.split(':').next().unwrap_or(name)
