@@ -133,7 +133,7 @@ impl App {
                 .await?;
             o
         } else {
-            self.open_patient(actor, &o.patient.id).await?
+            self.open_accessed(actor, o).await?
         };
         self.patient_record(o.patient).await
     }

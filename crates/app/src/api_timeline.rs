@@ -9,7 +9,7 @@
 use tsunagu_domain::audit::{Action, Outcome};
 use tsunagu_domain::sharing::EntryKind;
 use tsunagu_store::patients::{EntryRow, VitalRow};
-use tsunagu_store::timeline_search::{EntryQuery, VitalKey, VitalQuery};
+use tsunagu_store::timeline_search::{EntryQuery, Page, VitalKey, VitalQuery};
 
 use crate::sharing::{NewEntry, Opened};
 use crate::{Actor, App, AppError, Result};
@@ -56,10 +56,13 @@ pub struct TextEntry {
     pub superseded_by: Option<(String, i64)>,
 }
 
-/// A page of a search and the number of all matches.
+/// A page of a search: its items, whether more matches follow, and the number of all matches
+/// when known without counting them all (the last page) or asked for (`count_total` of the
+/// query; with `count_only` always).
 #[derive(Debug, Clone)]
 pub struct Found<T> {
-    pub total: i64,
+    pub total: Option<i64>,
+    pub more: bool,
     pub items: Vec<T>,
 }
 
@@ -96,8 +99,8 @@ impl App {
         Ok((o, entry))
     }
 
-    /// Vital-sign observations of a patient (the total only with `count_only`). One audit
-    /// event (`VitalsRead`).
+    /// Vital-sign observations of a patient, a page at a time (the total only with
+    /// `count_only`). One audit event (`VitalsRead`).
     pub async fn api_observations(
         &self,
         actor: &Actor,
@@ -107,12 +110,13 @@ impl App {
     ) -> Result<Found<VitalObservation>> {
         let o = self.open_timeline(actor, patient_id, "vitals").await?;
         let pid = o.patient.id.clone();
-        let (total, keys) = if count_only {
-            (self.store.count_vital_observations(&pid, q).await?, Vec::new())
+        let page = if count_only {
+            let total = self.store.count_vital_observations(&pid, q).await?;
+            Page { rows: Vec::new(), more: false, total: Some(total) }
         } else {
             self.store.vital_observations(&pid, q).await?
         };
-        let items = self.observations_of(&pid, &keys).await?;
+        let items = self.observations_of(&pid, &page.rows).await?;
         self.store
             .append_audit(vec![
                 actor
@@ -121,7 +125,7 @@ impl App {
                     .detail(items.len()),
             ])
             .await?;
-        Ok(Found { total, items })
+        Ok(Found { total: page.total, more: page.more, items })
     }
 
     /// One observation: entry `entry_id`'s measurement of `group`.
@@ -137,7 +141,6 @@ impl App {
             grp: group.to_string(),
             measured_at: entry.occurred_at,
             created_at: entry.created_at,
-            total: 1,
         };
         let found = self.observations_of(&o.patient.id, std::slice::from_ref(&key)).await?.pop();
         let Some(found) = found.filter(|f| !f.vitals.is_empty()) else {
@@ -191,8 +194,9 @@ impl App {
     }
 
     /// Text entries of a patient (messages, visit records, ACP), newest first unless asked
-    /// otherwise: one query on the patient's timeline index for the page and its total, then
-    /// the names. One audit event (`TimelineRead`); nothing is marked read.
+    /// otherwise: one query that walks the patient's timeline index for the page alone (the
+    /// total only when the page tells it or the query asks), then the names. One audit event
+    /// (`TimelineRead`); nothing is marked read.
     pub async fn api_text_entries(
         &self,
         actor: &Actor,
@@ -202,12 +206,14 @@ impl App {
     ) -> Result<Found<TextEntry>> {
         let o = self.open_timeline(actor, patient_id, "timeline").await?;
         let pid = o.patient.id.clone();
-        let (total, entries) = if count_only {
-            (self.store.count_entry_page(&pid, q).await?, Vec::new())
+        let page = if count_only {
+            let total = self.store.count_entry_page(&pid, q).await?;
+            Page { rows: Vec::new(), more: false, total: Some(total) }
         } else {
             self.store.entry_page(&pid, q).await?
         };
-        let items = self.text_entries(&pid, entries).await?;
+        let (total, more) = (page.total, page.more);
+        let items = self.text_entries(&pid, page.rows).await?;
         self.store
             .append_audit(vec![
                 actor
@@ -216,7 +222,7 @@ impl App {
                     .detail(items.len()),
             ])
             .await?;
-        Ok(Found { total, items })
+        Ok(Found { total, more, items })
     }
 
     /// One text entry (a message, visit record or ACP entry).

@@ -420,16 +420,23 @@ impl App {
 
     /// Builds the actor for an account.
     pub async fn actor(&self, user_id: &str, via: AuthVia, address: Option<String>) -> Result<Actor> {
-        let u = self.store.user_by_id(user_id).await?.ok_or(AppError::Unauthenticated)?;
-        if u.disabled_at.is_some() {
+        // The person, their duties and the second-factor setting in one query: every
+        // authenticated request comes through here.
+        let a = self
+            .store
+            .account(user_id, SETTING_REQUIRE_SECOND_FACTOR)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if a.user.disabled_at.is_some() {
             return Err(AppError::Unauthenticated);
         }
-        let duties = self.store.duties_of(&u.id).await?.iter().filter_map(|d| Duty::from_code(d)).collect();
-        let affiliations = self.store.affiliations_of(&u.id).await?;
-        let has_totp = u.totp_enabled_at.is_some();
+        let duties = a.duties().into_iter().filter_map(Duty::from_code).collect();
+        let affiliations = self.store.affiliations_of(&a.user.id).await?;
+        let has_totp = a.user.totp_enabled_at.is_some();
         let must_enrol = matches!(via, AuthVia::Session { .. })
-            && self.second_factor_required().await?
-            && !self.has_second_factor(&u).await?;
+            && a.setting.as_deref() == Some("true")
+            && !self.has_second_factor(&a.user).await?;
+        let u = a.user;
         Ok(Actor {
             profession: Profession::from_code(&u.profession).unwrap_or(Profession::Clerk),
             user_id: u.id,

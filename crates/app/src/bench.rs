@@ -8,6 +8,7 @@
 //! configuration sets `bench_routes = true` (off by default; never on a server holding real
 //! patients).
 
+use tsunagu_store::WriteStats;
 use tsunagu_store::patients::{EntryFilter, EntryRow};
 
 use crate::{App, Result};
@@ -21,5 +22,13 @@ impl App {
     pub async fn bench_bare_timeline(&self, patient_id: &str) -> Result<Vec<EntryRow>> {
         let filter = EntryFilter { limit: BARE_ROWS, ..EntryFilter::default() };
         Ok(self.store.entries(patient_id, &filter).await?)
+    }
+}
+
+impl App {
+    /// How the SQLite writer grouped its commits so far (`None` on PostgreSQL): counts only,
+    /// for the benchmark to show transactions per commit.
+    pub fn bench_write_stats(&self) -> Option<WriteStats> {
+        self.store.write_stats()
     }
 }

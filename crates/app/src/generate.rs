@@ -12,8 +12,10 @@
 //!   [`GenSpec::until`], and the app should run on a clock fixed there (the CLI does so).
 //! - **Providers** go the way real ones do: written as national open-data CSV files (the 24
 //!   columns of 介護サービス情報公表システム, one file per service, BOM, CRLF) and loaded by the
-//!   real importer ([`App::import_directory_from_cli`]). Capabilities and departments, which the
-//!   national files do not carry, are then added in bulk.
+//!   real importer ([`App::import_directory_from_cli`]). What the national files do not carry is
+//!   then added in bulk: the kind of the medical offices they list under 居宅療養管理指導
+//!   (clinics, home-care support clinics, dental clinics, pharmacies), capabilities and
+//!   departments — so the benchmark's directory search (B3) finds what it asks for.
 //! - **Fast**: people, patients and everything of theirs go in multi-row inserts
 //!   (`tsunagu_store::generate`), [`BATCH`] patients per transaction, while a second thread makes
 //!   the next batch. The audit events are chained here with `ChainHead::append`, in order, and
@@ -299,29 +301,50 @@ const BRANDS: &[(&str, &str)] = &[
     ("ほほえみ", "ほほえみ"),
 ];
 
-/// A service with its share of the national files and the end of its offices' names.
+/// A kind of office with its share of the national files: the service it is listed under, the
+/// kind of organisation it is, how its name ends, and what it offers.
 struct ServiceShape {
     kind: ServiceKind,
+    /// The organisation's kind when it is not the one the importer derives from the service
+    /// (`ServiceKind::org_kind`): the national files list clinics, dental clinics and
+    /// pharmacies under 居宅療養管理指導 (deemed designation), and the bulk step sets their kind.
+    org_kind: Option<OrgKind>,
     weight: u32,
-    suffix: &'static str,
-    suffix_kana: &'static str,
+    /// Ends of the offices' names, one picked per office: (kanji, hiragana).
+    suffixes: &'static [(&'static str, &'static str)],
     /// Places (定員) for facilities.
     capacity: Option<(i64, i64)>,
+    /// Capabilities every such office has.
+    always: &'static [Capability],
+    /// 65% of the offices pick 1–4 of these (a capability listed twice is picked more often).
     capabilities: &'static [Capability],
+    /// Departments every such office has, then 0–`extra_departments` more from the pool.
+    departments: &'static [MedicalDepartment],
+    extra_departments: i64,
 }
 
 const fn service(
     kind: ServiceKind,
     weight: u32,
-    suffix: &'static str,
-    suffix_kana: &'static str,
+    suffixes: &'static [(&'static str, &'static str)],
     capacity: Option<(i64, i64)>,
     capabilities: &'static [Capability],
 ) -> ServiceShape {
-    ServiceShape { kind, weight, suffix, suffix_kana, capacity, capabilities }
+    ServiceShape {
+        kind,
+        org_kind: None,
+        weight,
+        suffixes,
+        capacity,
+        always: &[],
+        capabilities,
+        departments: &[],
+        extra_departments: 0,
+    }
 }
 
 use Capability as C;
+use MedicalDepartment as D;
 use ServiceKind as S;
 
 const NURSING_CAPS: &[Capability] = &[
@@ -337,118 +360,247 @@ const NURSING_CAPS: &[Capability] = &[
     C::Tracheostomy,
     C::UrinaryCatheter,
 ];
-const MEDICAL_CAPS: &[Capability] = &[
+/// A clinic: about a third make house calls (往診).
+const CLINIC_CAPS: &[Capability] = &[
     C::HouseCalls,
-    C::RoundTheClock,
+    C::HouseCalls,
+    C::EndOfLife,
+    C::Palliative,
+    C::HomeOxygen,
+    C::MedicationManagement,
+    C::Dementia,
+];
+/// A home-care support clinic (在宅療養支援診療所) makes house calls round the clock by definition.
+const SUPPORT_CLINIC_CAPS: &[Capability] = &[
     C::EndOfLife,
     C::Palliative,
     C::MedicalNarcotics,
-    C::SterileCompounding,
-    C::MedicationManagement,
     C::HomeOxygen,
+    C::CentralVenousNutrition,
+    C::Ventilator,
+    C::Dementia,
     C::HomeDialysis,
-    C::HomeDentistry,
 ];
+const PHARMACY_CAPS: &[Capability] =
+    &[C::MedicationManagement, C::MedicationManagement, C::SterileCompounding, C::MedicalNarcotics];
+const DENTAL_CAPS: &[Capability] = &[C::HomeDentistry, C::HomeDentistry, C::SwallowingAssessment];
 const REHAB_CAPS: &[Capability] = &[C::HomeRehabilitation, C::SwallowingAssessment];
 const DEMENTIA_CAPS: &[Capability] = &[C::Dementia, C::EndOfLife, C::TubeFeeding];
 const FACILITY_CAPS: &[Capability] =
     &[C::Dementia, C::TubeFeeding, C::PressureUlcer, C::UrinaryCatheter, C::HomeOxygen, C::EndOfLife];
 const CARE_CAPS: &[Capability] = &[C::Dementia, C::MedicationManagement];
 
+/// Departments a clinic picks from.
+const CLINIC_DEPARTMENTS: &[MedicalDepartment] = &[
+    D::InternalMedicine,
+    D::InternalMedicine,
+    D::Geriatrics,
+    D::Palliative,
+    D::Orthopedics,
+    D::Cardiology,
+    D::Respiratory,
+    D::Neurology,
+    D::Psychiatry,
+    D::Surgery,
+];
+
 const SERVICES: &[ServiceShape] = &[
-    service(S::HomeHelp, 14, "ヘルパーステーション", "へるぱーすてーしょん", None, CARE_CAPS),
-    service(S::HomeBathing, 1, "訪問入浴サービス", "ほうもんにゅうよくさーびす", None, CARE_CAPS),
-    service(S::VisitingNursing, 7, "訪問看護ステーション", "ほうもんかんごすてーしょん", None, NURSING_CAPS),
+    service(
+        S::HomeHelp,
+        14,
+        &[
+            ("ヘルパーステーション", "へるぱーすてーしょん"),
+            ("ヘルパーステーション", "へるぱーすてーしょん"),
+            ("訪問介護事業所", "ほうもんかいごじぎょうしょ"),
+            ("在宅介護センター", "ざいたくかいごせんたー"),
+        ],
+        None,
+        CARE_CAPS,
+    ),
+    service(S::HomeBathing, 1, &[("訪問入浴サービス", "ほうもんにゅうよくさーびす")], None, CARE_CAPS),
+    service(
+        S::VisitingNursing,
+        7,
+        &[
+            ("訪問看護ステーション", "ほうもんかんごすてーしょん"),
+            ("訪問看護ステーション", "ほうもんかんごすてーしょん"),
+            ("訪問看護ステーション", "ほうもんかんごすてーしょん"),
+            ("在宅看護センター", "ざいたくかんごせんたー"),
+        ],
+        None,
+        NURSING_CAPS,
+    ),
     service(
         S::HomeRehabilitation,
         1,
-        "訪問リハビリテーション",
-        "ほうもんりはびりてーしょん",
+        &[("訪問リハビリテーション", "ほうもんりはびりてーしょん")],
         None,
         REHAB_CAPS,
     ),
-    service(S::HomeMedicalManagement, 12, "在宅クリニック", "ざいたくくりにっく", None, MEDICAL_CAPS),
-    service(S::DayService, 10, "デイサービスセンター", "でいさーびすせんたー", Some((20, 60)), FACILITY_CAPS),
-    service(S::CommunityDayService, 8, "デイサービス", "でいさーびす", Some((10, 18)), FACILITY_CAPS),
-    service(S::DayRehabilitation, 3, "デイケア", "でいけあ", Some((20, 50)), REHAB_CAPS),
+    // 居宅療養管理指導: clinics, home-care support clinics, dental clinics and pharmacies.
+    ServiceShape {
+        org_kind: Some(OrgKind::Clinic),
+        departments: &[],
+        extra_departments: 3,
+        ..service(
+            S::HomeMedicalManagement,
+            5,
+            &[
+                ("クリニック", "くりにっく"),
+                ("内科クリニック", "ないかくりにっく"),
+                ("内科医院", "ないかいいん"),
+                ("診療所", "しんりょうじょ"),
+                ("在宅クリニック", "ざいたくくりにっく"),
+            ],
+            None,
+            CLINIC_CAPS,
+        )
+    },
+    ServiceShape {
+        org_kind: Some(OrgKind::HomeCareSupportClinic),
+        always: &[C::HouseCalls, C::RoundTheClock],
+        departments: &[D::InternalMedicine],
+        extra_departments: 2,
+        ..service(
+            S::HomeMedicalManagement,
+            2,
+            &[
+                ("在宅クリニック", "ざいたくくりにっく"),
+                ("在宅診療所", "ざいたくしんりょうじょ"),
+                ("在宅医療クリニック", "ざいたくいりょうくりにっく"),
+                ("訪問診療クリニック", "ほうもんしんりょうくりにっく"),
+                ("クリニック", "くりにっく"),
+            ],
+            None,
+            SUPPORT_CLINIC_CAPS,
+        )
+    },
+    ServiceShape {
+        org_kind: Some(OrgKind::DentalClinic),
+        departments: &[D::Dentistry],
+        ..service(
+            S::HomeMedicalManagement,
+            2,
+            &[
+                ("歯科医院", "しかいいん"),
+                ("歯科クリニック", "しかくりにっく"),
+                ("訪問歯科クリニック", "ほうもんしかくりにっく"),
+            ],
+            None,
+            DENTAL_CAPS,
+        )
+    },
+    ServiceShape {
+        org_kind: Some(OrgKind::Pharmacy),
+        ..service(
+            S::HomeMedicalManagement,
+            3,
+            &[
+                ("薬局", "やっきょく"),
+                ("調剤薬局", "ちょうざいやっきょく"),
+                ("在宅調剤薬局", "ざいたくちょうざいやっきょく"),
+            ],
+            None,
+            PHARMACY_CAPS,
+        )
+    },
+    service(
+        S::DayService,
+        10,
+        &[("デイサービスセンター", "でいさーびすせんたー")],
+        Some((20, 60)),
+        FACILITY_CAPS,
+    ),
+    service(S::CommunityDayService, 8, &[("デイサービス", "でいさーびす")], Some((10, 18)), FACILITY_CAPS),
+    service(S::DayRehabilitation, 3, &[("デイケア", "でいけあ")], Some((20, 50)), REHAB_CAPS),
     service(
         S::DementiaDayService,
         1,
-        "認知症デイサービス",
-        "にんちしょうでいさーびす",
+        &[("認知症デイサービス", "にんちしょうでいさーびす")],
         Some((3, 12)),
         DEMENTIA_CAPS,
     ),
-    service(S::ShortStay, 4, "ショートステイ", "しょーとすてい", Some((10, 40)), FACILITY_CAPS),
+    service(S::ShortStay, 4, &[("ショートステイ", "しょーとすてい")], Some((10, 40)), FACILITY_CAPS),
     service(
         S::MedicalShortStay,
         1,
-        "短期入所療養介護",
-        "たんきにゅうしょりょうようかいご",
+        &[("短期入所療養介護", "たんきにゅうしょりょうようかいご")],
         Some((5, 20)),
         FACILITY_CAPS,
     ),
-    service(S::WelfareEquipmentRental, 3, "福祉用具センター", "ふくしようぐせんたー", None, &[]),
-    service(S::WelfareEquipmentSales, 2, "福祉用具販売", "ふくしようぐはんばい", None, &[]),
-    service(S::CareManagement, 16, "居宅介護支援事業所", "きょたくかいごしえんじぎょうしょ", None, CARE_CAPS),
+    service(S::WelfareEquipmentRental, 3, &[("福祉用具センター", "ふくしようぐせんたー")], None, &[]),
+    service(S::WelfareEquipmentSales, 2, &[("福祉用具販売", "ふくしようぐはんばい")], None, &[]),
+    service(
+        S::CareManagement,
+        16,
+        &[
+            ("居宅介護支援事業所", "きょたくかいごしえんじぎょうしょ"),
+            ("居宅介護支援事業所", "きょたくかいごしえんじぎょうしょ"),
+            ("ケアプランセンター", "けあぷらんせんたー"),
+            ("在宅介護支援センター", "ざいたくかいごしえんせんたー"),
+        ],
+        None,
+        CARE_CAPS,
+    ),
     service(
         S::SmallMultifunction,
         2,
-        "小規模多機能ホーム",
-        "しょうきぼたきのうほーむ",
+        &[("小規模多機能ホーム", "しょうきぼたきのうほーむ")],
         Some((18, 29)),
         DEMENTIA_CAPS,
     ),
     service(
         S::NursingSmallMultifunction,
         1,
-        "看護小規模多機能ホーム",
-        "かんごしょうきぼたきのうほーむ",
+        &[("看護小規模多機能ホーム", "かんごしょうきぼたきのうほーむ")],
         Some((18, 29)),
         NURSING_CAPS,
     ),
-    service(S::RoundTheClockVisits, 1, "定期巡回サービス", "ていきじゅんかいさーびす", None, NURSING_CAPS),
-    service(S::NightHomeHelp, 1, "夜間訪問介護", "やかんほうもんかいご", None, CARE_CAPS),
-    service(S::GroupHome, 5, "グループホーム", "ぐるーぷほーむ", Some((9, 18)), DEMENTIA_CAPS),
+    service(
+        S::RoundTheClockVisits,
+        1,
+        &[("定期巡回サービス", "ていきじゅんかいさーびす")],
+        None,
+        NURSING_CAPS,
+    ),
+    service(S::NightHomeHelp, 1, &[("夜間訪問介護", "やかんほうもんかいご")], None, CARE_CAPS),
+    service(S::GroupHome, 5, &[("グループホーム", "ぐるーぷほーむ")], Some((9, 18)), DEMENTIA_CAPS),
     service(
         S::SpecifiedFacility,
         2,
-        "介護付き有料老人ホーム",
-        "かいごつきゆうりょうろうじんほーむ",
+        &[("介護付き有料老人ホーム", "かいごつきゆうりょうろうじんほーむ")],
         Some((30, 100)),
         FACILITY_CAPS,
     ),
     service(
         S::SpecialNursingHome,
         4,
-        "特別養護老人ホーム",
-        "とくべつようごろうじんほーむ",
+        &[("特別養護老人ホーム", "とくべつようごろうじんほーむ")],
         Some((29, 100)),
         FACILITY_CAPS,
     ),
     service(
         S::GeriatricHealthFacility,
         2,
-        "介護老人保健施設",
-        "かいごろうじんほけんしせつ",
+        &[("介護老人保健施設", "かいごろうじんほけんしせつ")],
         Some((50, 100)),
         FACILITY_CAPS,
     ),
-    service(S::CareMedicalHospital, 1, "介護医療院", "かいごいりょういん", Some((30, 120)), FACILITY_CAPS),
+    service(
+        S::CareMedicalHospital,
+        1,
+        &[("介護医療院", "かいごいりょういん")],
+        Some((30, 120)),
+        FACILITY_CAPS,
+    ),
 ];
 
-const DEPARTMENTS: &[MedicalDepartment] = &[
-    MedicalDepartment::InternalMedicine,
-    MedicalDepartment::Geriatrics,
-    MedicalDepartment::Palliative,
-    MedicalDepartment::Orthopedics,
-    MedicalDepartment::Cardiology,
-    MedicalDepartment::Respiratory,
-    MedicalDepartment::Neurology,
-    MedicalDepartment::Psychiatry,
-    MedicalDepartment::Surgery,
-    MedicalDepartment::Dentistry,
-];
+impl ServiceShape {
+    /// The organisation kind the office ends up with.
+    fn final_kind(&self) -> OrgKind {
+        self.org_kind.unwrap_or_else(|| self.kind.org_kind())
+    }
+}
 
 const SURNAMES: &[(&str, &str)] = &[
     ("佐藤", "さとう"),
@@ -612,8 +764,8 @@ const URGENT_MESSAGES: &[&str] = &[
 struct Staffing {
     profession: Profession,
     per_patient: f64,
-    /// The services of the offices they work at; empty: the city's support center.
-    works_at: &'static [ServiceKind],
+    /// The offices they work at (by service or by kind); empty: the city's support center.
+    works_at: &'static [Place],
     /// Chance of being on a given patient's team (physicians: as sub-attending).
     on_team: f64,
 }
@@ -621,36 +773,66 @@ struct Staffing {
 const fn staff(
     profession: Profession,
     per_patient: f64,
-    works_at: &'static [ServiceKind],
+    works_at: &'static [Place],
     on_team: f64,
 ) -> Staffing {
     Staffing { profession, per_patient, works_at, on_team }
 }
 
+/// Where a person works: an office offering a service, or an organisation of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Place {
+    Service(ServiceKind),
+    Kind(OrgKind),
+}
+
+use OrgKind as K;
+use Place::{Kind as Of, Service as Offering};
 use Profession as P;
+const CLINICS: &[Place] = &[Of(K::Clinic), Of(K::HomeCareSupportClinic)];
 /// In the order teams are filled (a team takes at most five).
 const STAFFING: &[Staffing] = &[
-    staff(P::CareManager, 0.03, &[S::CareManagement], 0.9),
-    staff(P::Nurse, 0.04, &[S::VisitingNursing, S::NursingSmallMultifunction], 0.85),
-    staff(P::Physician, 1.0 / 30.0, &[S::HomeMedicalManagement], 0.25),
-    staff(P::HomeHelper, 0.04, &[S::HomeHelp, S::RoundTheClockVisits, S::NightHomeHelp], 0.5),
-    staff(P::Pharmacist, 0.015, &[S::HomeMedicalManagement], 0.35),
+    staff(P::CareManager, 0.03, &[Offering(S::CareManagement)], 0.9),
+    staff(P::Nurse, 0.04, &[Offering(S::VisitingNursing), Offering(S::NursingSmallMultifunction)], 0.85),
+    staff(P::Physician, 1.0 / 30.0, CLINICS, 0.25),
+    staff(
+        P::HomeHelper,
+        0.04,
+        &[Offering(S::HomeHelp), Offering(S::RoundTheClockVisits), Offering(S::NightHomeHelp)],
+        0.5,
+    ),
+    staff(P::Pharmacist, 0.015, &[Of(K::Pharmacy)], 0.35),
     staff(
         P::PhysicalTherapist,
         0.01,
-        &[S::HomeRehabilitation, S::DayRehabilitation, S::VisitingNursing],
+        &[Offering(S::HomeRehabilitation), Offering(S::DayRehabilitation), Offering(S::VisitingNursing)],
         0.2,
     ),
-    staff(P::Dentist, 0.01, &[S::HomeMedicalManagement], 0.1),
-    staff(P::DentalHygienist, 0.005, &[S::HomeMedicalManagement], 0.06),
-    staff(P::OccupationalTherapist, 0.005, &[S::HomeRehabilitation, S::DayRehabilitation], 0.06),
-    staff(P::SpeechTherapist, 0.003, &[S::HomeRehabilitation, S::DayRehabilitation], 0.04),
-    staff(P::Dietitian, 0.003, &[S::DayService, S::SpecialNursingHome], 0.04),
-    staff(P::MedicalSocialWorker, 0.003, &[S::GeriatricHealthFacility, S::CareMedicalHospital], 0.03),
+    staff(P::Dentist, 0.01, &[Of(K::DentalClinic)], 0.1),
+    staff(P::DentalHygienist, 0.005, &[Of(K::DentalClinic)], 0.06),
+    staff(
+        P::OccupationalTherapist,
+        0.005,
+        &[Offering(S::HomeRehabilitation), Offering(S::DayRehabilitation)],
+        0.06,
+    ),
+    staff(
+        P::SpeechTherapist,
+        0.003,
+        &[Offering(S::HomeRehabilitation), Offering(S::DayRehabilitation)],
+        0.04,
+    ),
+    staff(P::Dietitian, 0.003, &[Offering(S::DayService), Offering(S::SpecialNursingHome)], 0.04),
+    staff(
+        P::MedicalSocialWorker,
+        0.003,
+        &[Offering(S::GeriatricHealthFacility), Offering(S::CareMedicalHospital)],
+        0.03,
+    ),
     staff(P::PublicHealthNurse, 0.003, &[], 0.03),
     staff(P::ChiefCareManager, 0.005, &[], 0.02),
     staff(P::SocialWorker, 0.005, &[], 0.02),
-    staff(P::Clerk, 0.005, &[S::CareManagement, S::HomeMedicalManagement], 0.0),
+    staff(P::Clerk, 0.005, &[Offering(S::CareManagement), Of(K::Clinic), Of(K::HomeCareSupportClinic)], 0.0),
     staff(P::WelfareCommissioner, 0.005, &[], 0.0),
     staff(P::WelfarePromoter, 0.002, &[], 0.0),
 ];
@@ -724,10 +906,17 @@ fn make_provider(seed: u64, i: usize) -> GenProvider {
     let s = &SERVICES[si];
     let (t, tk) = town(&mut rng);
     let (b, bk) = rng.pick(BRANDS);
-    let (name, kana) = match rng.below(3) {
-        0 => (format!("{t}{}", s.suffix), format!("{tk}{}", s.suffix_kana)),
-        1 => (format!("{b}{}", s.suffix), format!("{bk}{}", s.suffix_kana)),
-        _ => (format!("{b}{t}{}", s.suffix), format!("{bk}{tk}{}", s.suffix_kana)),
+    let (suffix, suffix_kana) = rng.pick(s.suffixes);
+    // Clinics are often named after their physician (佐藤内科医院).
+    let ways = if s.org_kind.is_some() { 4 } else { 3 };
+    let (name, kana) = match rng.below(ways) {
+        0 => (format!("{t}{suffix}"), format!("{tk}{suffix_kana}")),
+        1 => (format!("{b}{suffix}"), format!("{bk}{suffix_kana}")),
+        2 => (format!("{b}{t}{suffix}"), format!("{bk}{tk}{suffix_kana}")),
+        _ => {
+            let (sn, snk) = rng.pick(SURNAMES);
+            (format!("{sn}{suffix}"), format!("{snk}{suffix_kana}"))
+        }
     };
     let office_no = format!("{:02}7{:07}", c.pref_code, i + 1);
     let (lat, lon) = near(&mut rng, c);
@@ -773,11 +962,11 @@ fn make_provider(seed: u64, i: usize) -> GenProvider {
 /// The national files: one per service, as `(file name, bytes)`.
 fn national_files(providers: &[GenProvider]) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
-    for (si, s) in SERVICES.iter().enumerate() {
+    for kind in ServiceKind::ALL.iter().copied() {
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
         w.write_record(NATIONAL_COLUMNS).map_err(internal)?;
         let mut no = 0;
-        for p in providers.iter().filter(|p| p.service == si) {
+        for p in providers.iter().filter(|p| SERVICES[p.service].kind == kind) {
             no += 1;
             let mut f = p.fields.clone();
             f[col::NO] = no.to_string();
@@ -788,7 +977,7 @@ fn national_files(providers: &[GenProvider]) -> Result<Vec<(String, Vec<u8>)>> {
         }
         let mut bytes = "\u{feff}".as_bytes().to_vec();
         bytes.extend(w.into_inner().map_err(internal)?);
-        out.push((format!("jigyosho_{}.csv", s.kind.code()), bytes));
+        out.push((format!("jigyosho_{}.csv", kind.code()), bytes));
     }
     Ok(out)
 }
@@ -1329,45 +1518,56 @@ impl App {
         report.providers = created as u64;
         phase(&mut report, "providers: imported by the national importer", t, created as u64);
 
-        // 2. Capabilities and departments (not in the national files), in bulk.
+        // 2. What the national files do not carry, in bulk: the kind of the medical offices
+        //    listed under 居宅療養管理指導 (clinic, home-care support clinic, dental clinic,
+        //    pharmacy), capabilities and departments.
         let t = Instant::now();
         let ids: HashMap<String, String> =
             self.store.provider_ids_by_office_no().await?.into_iter().collect();
         let id_of = |p: &GenProvider| ids.get(&p.office_no).cloned();
+        let mut kinds = Vec::new();
         let mut caps = Vec::new();
         let mut depts = Vec::new();
         for (i, p) in providers.iter().enumerate() {
             let Some(id) = id_of(p) else { continue };
             let mut rng = Rng::stream(spec.seed, TAG_CAPABILITY, i as u64);
             let s = &SERVICES[p.service];
+            if let Some(k) = s.org_kind {
+                kinds.push((id.clone(), k.code().to_string()));
+            }
+            let mut chosen: Vec<Capability> = s.always.to_vec();
             if !s.capabilities.is_empty() && rng.chance(0.65) {
-                let n = rng.int(1, 4) as usize;
-                let mut chosen: Vec<Capability> = Vec::new();
-                for _ in 0..n {
+                for _ in 0..rng.int(1, 4) {
                     let c = *rng.pick(s.capabilities);
                     if !chosen.contains(&c) {
                         chosen.push(c);
                     }
                 }
-                caps.extend(chosen.into_iter().map(|c| (id.clone(), c.code().to_string())));
             }
-            if s.kind == ServiceKind::HomeMedicalManagement {
-                let n = rng.int(1, 3) as usize;
-                let mut chosen: Vec<MedicalDepartment> = Vec::new();
-                for _ in 0..n {
-                    let d = *rng.pick(DEPARTMENTS);
+            caps.extend(chosen.into_iter().map(|c| (id.clone(), c.code().to_string())));
+            let mut chosen: Vec<MedicalDepartment> = s.departments.to_vec();
+            if s.extra_departments > 0 {
+                let least = i64::from(chosen.is_empty());
+                for _ in 0..rng.int(least, s.extra_departments) {
+                    let d = *rng.pick(CLINIC_DEPARTMENTS);
                     if !chosen.contains(&d) {
                         chosen.push(d);
                     }
                 }
-                depts.extend(chosen.into_iter().map(|d| (id.clone(), d.code().to_string())));
             }
+            depts.extend(chosen.into_iter().map(|d| (id.clone(), d.code().to_string())));
         }
         let mut tx = self.store.begin().await?;
+        tx.bulk_set_kinds(&kinds).await?;
         tx.bulk_insert_capabilities(&caps).await?;
         tx.bulk_insert_departments(&depts).await?;
         tx.commit().await?;
-        phase(&mut report, "providers: capabilities and departments", t, (caps.len() + depts.len()) as u64);
+        phase(
+            &mut report,
+            "providers: kinds, capabilities and departments",
+            t,
+            (kinds.len() + caps.len() + depts.len()) as u64,
+        );
 
         // 3. Support centers and their districts, people, duties, affiliations.
         let t = Instant::now();
@@ -1506,11 +1706,13 @@ impl App {
         }
 
         // Offices by (city, service), for affiliations.
-        let mut offices: HashMap<(usize, ServiceKind), Vec<String>> = HashMap::new();
+        let mut offices: HashMap<(usize, Place), Vec<String>> = HashMap::new();
         let mut by_city_any: Vec<Vec<String>> = vec![Vec::new(); CITIES.len()];
         for p in providers {
             if let Some(id) = ids.get(&p.office_no) {
-                offices.entry((p.city, SERVICES[p.service].kind)).or_default().push(id.clone());
+                let s = &SERVICES[p.service];
+                offices.entry((p.city, Place::Service(s.kind))).or_default().push(id.clone());
+                offices.entry((p.city, Place::Kind(s.final_kind()))).or_default().push(id.clone());
                 by_city_any[p.city].push(id.clone());
             }
         }
@@ -1538,8 +1740,8 @@ impl App {
                     let female = rng.chance(0.5);
                     let (name, kana) = person_name(&mut rng, female);
                     let mut candidates: Vec<&String> = Vec::new();
-                    for kind in s.works_at {
-                        candidates.extend(offices.get(&(ci, *kind)).into_iter().flatten());
+                    for place in s.works_at {
+                        candidates.extend(offices.get(&(ci, *place)).into_iter().flatten());
                     }
                     let org = if s.works_at.is_empty() {
                         Some(rng.pick(&centers[ci]).0.clone())

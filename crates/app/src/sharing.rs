@@ -166,6 +166,8 @@ pub struct EntryView {
     pub vitals: Vec<VitalRow>,
     /// (name, read at)
     pub read_by: Vec<(String, i64)>,
+    /// The ids of those who read it (to mark only what the reader had not read yet).
+    pub reader_ids: Vec<String>,
     /// Newer versions correct this one.
     pub corrected_by: Option<String>,
     /// When the newer version was written (for a link that pages to it).
@@ -389,18 +391,28 @@ impl App {
     /// Opens a patient for reading (team members only) and audits the read.
     pub async fn open_patient(&self, actor: &Actor, id: &str) -> Result<Opened> {
         let o = self.patient_access(actor, id).await?;
+        self.open_accessed(actor, o).await
+    }
+
+    /// [`Self::open_patient`] after the gate's `patient_access` was already passed: refuses a
+    /// non-reader, and audits the read. The attending physician's read also marks emergency
+    /// views of the patient as seen (a write only when there are unseen ones).
+    pub(crate) async fn open_accessed(&self, actor: &Actor, o: Opened) -> Result<Opened> {
         if !o.access.can_read() {
             return Err(self.refused(actor, &o.patient.id, "patient", AppError::NotFound).await);
         }
-        let mut tx = self.store.begin().await?;
-        if o.access == Access::Member(TeamRole::Attending) {
-            tx.mark_emergencies_seen(&o.patient.id, self.now().micros()).await?;
+        let now = self.now();
+        let read = actor.event(now, Action::PatientRead, Outcome::Success).patient(&o.patient.id);
+        if o.access == Access::Member(TeamRole::Attending)
+            && self.store.has_unseen_emergencies(&o.patient.id).await?
+        {
+            let mut tx = self.store.begin().await?;
+            tx.mark_emergencies_seen(&o.patient.id, now.micros()).await?;
+            tx.append_audit(read).await?;
+            tx.commit().await?;
+        } else {
+            self.store.append_audit(vec![read]).await?;
         }
-        tx.append_audit(
-            actor.event(self.now(), Action::PatientRead, Outcome::Success).patient(&o.patient.id),
-        )
-        .await?;
-        tx.commit().await?;
         Ok(o)
     }
 
@@ -1282,15 +1294,24 @@ impl App {
         let mut entries = self.store.entries(&o.patient.id, &filter).await?;
         let more = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let shown = entries.len();
         let views = self.entry_views(&o.patient, entries).await?;
-        let mut tx = self.store.begin().await?;
-        tx.mark_read(&ids, &actor.user_id, now.micros()).await?;
-        tx.append_audit(
-            actor.event(now, Action::TimelineRead, Outcome::Success).patient(&o.patient.id).detail(ids.len()),
-        )
-        .await?;
-        tx.commit().await?;
+        let unread: Vec<String> = views
+            .iter()
+            .filter(|v| !v.reader_ids.contains(&actor.user_id))
+            .map(|v| v.entry.id.clone())
+            .collect();
+        let event =
+            actor.event(now, Action::TimelineRead, Outcome::Success).patient(&o.patient.id).detail(shown);
+        if unread.is_empty() {
+            // Nothing new to mark: the audit event alone (it joins the writer's next commit).
+            self.store.append_audit(vec![event]).await?;
+        } else {
+            let mut tx = self.store.begin().await?;
+            tx.mark_read(&unread, &actor.user_id, now.micros()).await?;
+            tx.append_audit(event).await?;
+            tx.commit().await?;
+        }
         Ok((views, more))
     }
 
@@ -1334,6 +1355,7 @@ impl App {
                     acp: AcpData::of(&e),
                     vitals: vitals.iter().filter(|v| v.entry_id == e.id).cloned().collect(),
                     read_by: reads.iter().filter(|r| r.0 == e.id).map(|r| (r.2.clone(), r.3)).collect(),
+                    reader_ids: reads.iter().filter(|r| r.0 == e.id).map(|r| r.1.clone()).collect(),
                     corrected_by: newer.map(|c| c.1.clone()),
                     corrected_by_at: newer.map(|c| c.2),
                     corrects_at: e

@@ -8,8 +8,10 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use tsunagu_app::directory::fhir_support::{DirectoryQuery, TextCriterion, TextMatch};
 use tsunagu_app::generate::{GenSpec, remove_csv_dir};
 use tsunagu_app::{App, AppConfig, AppError, AuthVia};
+use tsunagu_domain::directory::GeoPoint;
 use tsunagu_domain::{FixedClock, Timestamp};
 use tsunagu_store::testing::{self, TestDb};
 
@@ -126,5 +128,77 @@ async fn the_same_seed_gives_the_same_region_and_it_verifies_and_opens() {
     if let [(_, x), (_, y)] = per_backend.as_slice() {
         let diff = x.iter().zip(y).find(|(a, b)| a != b);
         assert!(diff.is_none() && x.len() == y.len(), "SQLite and PostgreSQL differ: {diff:?}");
+    }
+}
+
+/// The benchmark's B3 (crates/bench, `search.rs`): `name=在宅`, three kinds, `house_calls`, 5 km
+/// around `near`, as the FHIR handler asks the app.
+fn b3(near: GeoPoint) -> DirectoryQuery {
+    DirectoryQuery {
+        name: vec![TextCriterion { values: vec!["在宅".into()], how: TextMatch::Contains }],
+        kinds: Some(
+            ["clinic", "home_care_support_clinic", "visiting_nursing_station"].map(String::from).to_vec(),
+        ),
+        capabilities: vec!["house_calls".into()],
+        near: Some((near, 5.0)),
+        count: 20,
+        ..DirectoryQuery::default()
+    }
+}
+
+/// Kanazawa city hall: the benchmark's first choice of B3's centre.
+const KANAZAWA: GeoPoint = GeoPoint { lat: 36.5613, lon: 136.6562 };
+
+#[tokio::test]
+async fn a_generated_region_answers_the_benchmarks_directory_search() {
+    for sqlite in [true, false] {
+        let Some(db) = fresh(sqlite).await else { continue };
+        let backend = format!("{:?}", db.backend);
+        let app = app(&db);
+        let s = GenSpec { providers: 1_000, patients: 2, entries_per_patient: 1, ..spec(5) };
+        app.generate(&s, &|_| {}).await.unwrap();
+        remove_csv_dir(&s.csv_dir);
+
+        // The medical kinds the national care files list under 居宅療養管理指導 are there.
+        let lines = db.store.content_lines().await.unwrap();
+        for kind in
+            ["clinic", "home_care_support_clinic", "dental_clinic", "pharmacy", "visiting_nursing_station"]
+        {
+            let needle = format!(", \"{kind}\", ");
+            assert!(
+                lines.iter().any(|l| l.starts_with("provider ") && l.contains(&needle)),
+                "{backend}: no {kind}"
+            );
+        }
+        assert!(
+            lines.iter().any(|l| l.starts_with("capability ") && l.ends_with(", \"house_calls\")")),
+            "{backend}"
+        );
+
+        // The benchmark's choice: Kanazawa city hall if the search matches there, else the place
+        // of the first provider matching everything but the radius. It must match something.
+        let around_kanazawa = app.directory_search(None, &b3(KANAZAWA)).await.unwrap();
+        let page = if around_kanazawa.total > 0 {
+            around_kanazawa
+        } else {
+            let anywhere = DirectoryQuery { near: None, count: 1, ..b3(KANAZAWA) };
+            let first = app.directory_search(None, &anywhere).await.unwrap();
+            assert!(first.total > 0, "{backend}: no provider anywhere matches B3's criteria");
+            let row = &first.items[0].listing.row;
+            let at = GeoPoint { lat: row.latitude.unwrap(), lon: row.longitude.unwrap() };
+            app.directory_search(None, &b3(at)).await.unwrap()
+        };
+        assert!(page.total >= 1, "{backend}: B3 matches nothing");
+        for item in &page.items {
+            let r = &item.listing.row;
+            assert!(r.name.contains("在宅"), "{backend}: {}", r.name);
+            assert!(
+                item.listing.codes.capabilities.iter().any(|c| c == "house_calls"),
+                "{backend}: {}",
+                r.name
+            );
+            assert!(item.listing.distance_km.is_some_and(|d| d <= 5.0), "{backend}: {}", r.name);
+        }
+        eprintln!("{backend}: B3 matches {} providers", page.total);
     }
 }

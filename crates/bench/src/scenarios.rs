@@ -180,6 +180,8 @@ pub struct Outcome {
     /// The whole machine's busy CPU (all processes: the server, this program, PostgreSQL,
     /// anything else running), in cores.
     pub machine_cpu: Option<f64>,
+    /// SQLite's writer over the measured time: (transactions acknowledged, commits taken).
+    pub writer: Option<(u64, u64)>,
 }
 
 impl Outcome {
@@ -355,15 +357,22 @@ pub async fn run(
         })
     };
     // CPU time of the server and of this program over exactly the measured window.
+    let addr = world.addr;
     let cpu = tokio::spawn(async move {
         tokio::time::sleep_until(measure_from.into()).await;
         let before = (pid.and_then(cpu_ticks), cpu_ticks_of("self"), machine_busy_ticks());
+        let writer_before = writer_stats(addr).await;
         tokio::time::sleep_until(end.into()).await;
         let after = (pid.and_then(cpu_ticks), cpu_ticks_of("self"), machine_busy_ticks());
+        let writer_after = writer_stats(addr).await;
+        let writer = match (writer_before, writer_after) {
+            (Some(b), Some(a)) => Some((a.0.saturating_sub(b.0), a.1.saturating_sub(b.1))),
+            _ => None,
+        };
         let cores = |a: Option<u64>, b: Option<u64>| {
             Some((b?.saturating_sub(a?)) as f64 / TICKS_PER_SEC / duration.as_secs_f64().max(1e-9))
         };
-        (cores(before.0, after.0), cores(before.1, after.1), cores(before.2, after.2))
+        (cores(before.0, after.0), cores(before.1, after.1), cores(before.2, after.2), writer)
     });
     let tasks: Vec<_> = (0..conns)
         .map(|i| tokio::spawn(simulated_client(i, world.clone(), scenario.clone(), measure_from, end)))
@@ -382,7 +391,7 @@ pub async fn run(
     }
     running.store(false, Ordering::Relaxed);
     let rss_peak_kib = sampler.await.ok().flatten();
-    let (server_cpu, bench_cpu, machine_cpu) = cpu.await.unwrap_or((None, None, None));
+    let (server_cpu, bench_cpu, machine_cpu, writer) = cpu.await.unwrap_or((None, None, None, None));
     Outcome {
         scenario: scenario.clone(),
         conns,
@@ -394,7 +403,17 @@ pub async fn run(
         server_cpu,
         bench_cpu,
         machine_cpu,
+        writer,
     }
+}
+
+/// The SQLite writer's (acknowledged transactions, commits) so far, from `/bench/writer`
+/// (`None` on PostgreSQL or when the server does not answer).
+async fn writer_stats(addr: SocketAddr) -> Option<(u64, u64)> {
+    let mut c = crate::client::Conn::new(addr);
+    let a = c.send(crate::client::get("/bench/writer", &[]).ok()?).await.ok()?;
+    let v: serde_json::Value = serde_json::from_str(&a.text()).ok()?;
+    Some((v.get("members")?.as_u64()?, v.get("commits")?.as_u64()?))
 }
 
 /// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`; 100 on Linux everywhere).

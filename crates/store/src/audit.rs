@@ -3,7 +3,7 @@
 use tsunagu_domain::Timestamp;
 use tsunagu_domain::audit::{ChainHead, NewEvent, StoredEvent};
 
-use crate::{Result, Store, Tx, TxInner, exec_tx, read};
+use crate::{Result, Store, StoreError, Tx, TxInner, read};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct EventRow {
@@ -46,7 +46,7 @@ impl From<EventRow> for StoredEvent {
     }
 }
 
-const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_login, action, target_kind, target_id, \
+pub(crate) const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_login, action, target_kind, target_id, \
      patient_id, address, outcome, detail, via, prev_hash, hash";
 
 /// A search of the audit log (the FHIR `AuditEvent` search): every filter given must hold.
@@ -209,8 +209,12 @@ impl Store {
     }
 
     /// Appends events in a transaction of their own (for events that record no other change:
-    /// a failed login, a refused access).
+    /// a failed login, a refused access, a read). Returns once they are durable. On SQLite they
+    /// wait for the writer's next group commit and go in with it, in one insert.
     pub async fn append_audit(&self, events: Vec<NewEvent>) -> Result<()> {
+        if let crate::Db::Sqlite { write, .. } = &self.db {
+            return write.append_audit(events).await;
+        }
         let mut tx = self.begin().await?;
         for e in events {
             tx.append_audit(e).await?;
@@ -220,47 +224,55 @@ impl Store {
 }
 
 impl Tx {
-    /// Appends an event to the chain inside this transaction. The head row is locked (PostgreSQL
-    /// `for update`; SQLite's write lock is already held), so concurrent writers chain in order.
+    /// Appends an event to the chain inside this transaction. On SQLite the chain head is held
+    /// by the writer for the whole group commit (see `writer.rs`); on PostgreSQL the head row
+    /// is locked (`for update`), so concurrent writers chain in order.
     pub async fn append_audit(&mut self, event: NewEvent) -> Result<StoredEvent> {
-        let (seq, hash): (i64, String) = match &mut self.inner {
-            TxInner::Sqlite(t) => {
-                sqlx::query_as("select seq, hash from audit_head where id = 1").fetch_one(&mut **t).await?
+        match &mut self.inner {
+            TxInner::Sqlite(w) => {
+                let Some((conn, head)) = w.group_head() else {
+                    return Err(StoreError::Database(sqlx::Error::PoolClosed));
+                };
+                let stored = head.append(event);
+                crate::writer::insert_events(conn, std::slice::from_ref(&stored)).await?;
+                *head = ChainHead { seq: stored.seq, hash: stored.hash.clone() };
+                Ok(stored)
             }
             TxInner::Postgres(t) => {
-                sqlx::query_as("select seq, hash from audit_head where id = 1 for update")
-                    .fetch_one(&mut **t)
-                    .await?
+                let (seq, hash): (i64, String) =
+                    sqlx::query_as("select seq, hash from audit_head where id = 1 for update")
+                        .fetch_one(&mut **t)
+                        .await?;
+                let stored = ChainHead { seq, hash }.append(event);
+                let e = &stored.event;
+                let sql = format!(
+                    "insert into audit_events ({EVENT_COLUMNS}) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                );
+                sqlx::query(&sql)
+                    .bind(stored.seq)
+                    .bind(e.at.micros())
+                    .bind(&e.actor_id)
+                    .bind(&e.actor_login)
+                    .bind(&e.action)
+                    .bind(&e.target_kind)
+                    .bind(&e.target_id)
+                    .bind(&e.patient_id)
+                    .bind(&e.address)
+                    .bind(&e.outcome)
+                    .bind(&e.detail)
+                    .bind(&e.via)
+                    .bind(&stored.prev_hash)
+                    .bind(&stored.hash)
+                    .execute(&mut **t)
+                    .await?;
+                sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1")
+                    .bind(stored.seq)
+                    .bind(&stored.hash)
+                    .execute(&mut **t)
+                    .await?;
+                Ok(stored)
             }
-        };
-        let stored = ChainHead { seq, hash }.append(event);
-        let e = &stored.event;
-        let sql = format!(
-            "insert into audit_events ({EVENT_COLUMNS}) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        );
-        exec_tx!(self, |c| sqlx::query(&sql)
-            .bind(stored.seq)
-            .bind(e.at.micros())
-            .bind(&e.actor_id)
-            .bind(&e.actor_login)
-            .bind(&e.action)
-            .bind(&e.target_kind)
-            .bind(&e.target_id)
-            .bind(&e.patient_id)
-            .bind(&e.address)
-            .bind(&e.outcome)
-            .bind(&e.detail)
-            .bind(&e.via)
-            .bind(&stored.prev_hash)
-            .bind(&stored.hash)
-            .execute(&mut *c)
-            .await)?;
-        exec_tx!(self, |c| sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1")
-            .bind(stored.seq)
-            .bind(&stored.hash)
-            .execute(c)
-            .await)?;
-        Ok(stored)
+        }
     }
 }

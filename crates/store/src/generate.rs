@@ -155,6 +155,30 @@ impl Tx {
         insert_rows(self, "affiliations", &["user_id", "organisation_id"], &v).await
     }
 
+    /// `(organisation_id, kind)` pairs: sets the kind of existing organisations (the generator's
+    /// clinics and pharmacies, which the care-service importer files under one service), one
+    /// statement per kind and at most [`MAX_PARAMS`] ids.
+    pub async fn bulk_set_kinds(&mut self, pairs: &[(String, String)]) -> Result<()> {
+        let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for (id, kind) in pairs {
+            by_kind.entry(kind.as_str()).or_default().push(id.as_str());
+        }
+        for (kind, ids) in by_kind {
+            for chunk in ids.chunks(MAX_PARAMS - 1) {
+                let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+                let sql = format!("update organisations set kind = $1 where id in ({})", marks.join(", "));
+                exec_tx!(self, |c| {
+                    let mut q = sqlx::query(&sql).bind(kind);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    q.execute(c).await
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// `(organisation_id, capability)` pairs of the directory (`org_capabilities`).
     pub async fn bulk_insert_capabilities(&mut self, pairs: &[(String, String)]) -> Result<()> {
         let v: Vec<Val> = pairs.iter().flat_map(|(o, c)| [Val::Text(o), Val::Text(c)]).collect();
@@ -499,13 +523,12 @@ impl Store {
     /// (`synchronous = off`: a crash of the process loses nothing committed, a crash of the
     /// machine may corrupt the file, which a generated database can simply be made again after)
     /// and gives it a 256 MB page cache; `false` restores the settings every connection opens
-    /// with (`synchronous = full`, 16 MB). The writer pool holds its one connection, so the
-    /// settings apply to every write in between; should the pool reopen the connection, it
-    /// comes back with the safe settings.
+    /// with (`synchronous = full`, 16 MB). The store keeps its one writer connection open, so
+    /// the settings apply to every write in between.
     pub async fn set_bulk_load(&self, on: bool) -> Result<()> {
         if let Db::Sqlite { write, .. } = &self.db {
             let (sync, cache) = if on { ("off", "-262144") } else { ("full", "-16000") };
-            let mut c = write.acquire().await?;
+            let mut c = write.idle().await?;
             sqlx::query(&format!("pragma synchronous = {sync}")).execute(&mut *c).await?;
             sqlx::query(&format!("pragma cache_size = {cache}")).execute(&mut *c).await?;
         }

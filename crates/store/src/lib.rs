@@ -6,6 +6,8 @@
 //! layer calls the methods of the aggregate modules below.
 
 use std::str::FromStr;
+
+use sqlx::ConnectOptions;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -27,6 +29,9 @@ pub mod security;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timeline_search;
+mod writer;
+
+pub use writer::WriteStats;
 
 /// Errors of the store. Messages name constraints and settings, never row content.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The commit of a group of transactions failed: every member gets this.
+    #[error("commit failed: {0}")]
+    Commit(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -132,10 +140,10 @@ pub enum Backend {
 
 #[derive(Clone)]
 enum Db {
-    /// SQLite: one writer connection (writes are serialised by SQLite anyway; one connection
-    /// avoids busy retries) and a pool of readers (WAL lets them read while the writer writes).
+    /// SQLite: one writer connection with group commit (writes are serialised by SQLite anyway;
+    /// see [`writer`]) and a pool of readers (WAL lets them read while the writer writes).
     Sqlite {
-        write: SqlitePool,
+        write: writer::Writer,
         read: SqlitePool,
     },
     Postgres(PgPool),
@@ -168,10 +176,10 @@ pub(crate) use read;
 macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match &mut $tx.inner {
-            $crate::TxInner::Sqlite(t) => {
-                let $c = &mut **t;
-                $body
-            }
+            $crate::TxInner::Sqlite(t) => match t.conn() {
+                Some($c) => $body,
+                None => Err(sqlx::Error::PoolClosed),
+            },
             $crate::TxInner::Postgres(t) => {
                 let $c = &mut **t;
                 $body
@@ -185,10 +193,10 @@ pub(crate) use on_tx;
 macro_rules! exec_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match &mut $tx.inner {
-            $crate::TxInner::Sqlite(t) => {
-                let $c = &mut **t;
-                $body.map(|r| r.rows_affected())
-            }
+            $crate::TxInner::Sqlite(t) => match t.conn() {
+                Some($c) => $body.map(|r| r.rows_affected()),
+                None => Err(sqlx::Error::PoolClosed),
+            },
             $crate::TxInner::Postgres(t) => {
                 let $c = &mut **t;
                 $body.map(|r| r.rows_affected())
@@ -199,11 +207,14 @@ macro_rules! exec_tx {
 pub(crate) use exec_tx;
 
 pub(crate) enum TxInner {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// A savepoint in the writer's shared physical transaction (group commit).
+    Sqlite(writer::WriteGuard),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
-/// A write transaction. Writes and the audit events that record them commit together.
+/// A write transaction. Writes and the audit events that record them commit together; `commit`
+/// returns once they are durable (on SQLite, together with the concurrent transactions that
+/// joined the same group commit).
 pub struct Tx {
     pub(crate) inner: TxInner,
 }
@@ -261,15 +272,21 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
-                    .pragma("temp_store", "memory")
-                    .pragma("cache_size", "-16000");
+                    .pragma("temp_store", "memory");
                 if let Some(dir) = sqlite_parent_dir(url) {
                     std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl(e.to_string()))?;
                 }
-                let write = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+                // Page caches: 16 MB for the writer (it walks indexes to append), 4 MB for each
+                // reader; the operating system's file cache holds the rest of a large database
+                // once, shared, instead of once per connection (resident memory stays bounded:
+                // issue 6 wants ≤ 150 MB under load).
+                let write = writer::Writer::new(base.clone().pragma("cache_size", "-16000").connect().await?);
+                // No health check on acquire: a SQLite connection is a local file handle, and
+                // the check costs a round trip to the connection's thread on every query.
                 let read = SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(opts.max_connections.max(1))
-                    .connect_with(base.read_only(true))
+                    .connect_with(base.read_only(true).pragma("cache_size", "-4000"))
                     .await?;
                 Db::Sqlite { write, read }
             }
@@ -300,10 +317,18 @@ impl Store {
     /// front and a concurrent writer waits instead of failing half-way).
     pub async fn begin(&self) -> Result<Tx> {
         let inner = match &self.db {
-            Db::Sqlite { write, .. } => TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { write, .. } => TxInner::Sqlite(write.begin().await?),
             Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(Tx { inner })
+    }
+
+    /// How the SQLite writer grouped its commits so far (`None` on PostgreSQL).
+    pub fn write_stats(&self) -> Option<WriteStats> {
+        match &self.db {
+            Db::Sqlite { write, .. } => Some(write.stats()),
+            Db::Postgres(_) => None,
+        }
     }
 
     /// Whether the database answers.
@@ -317,8 +342,8 @@ impl Store {
     pub async fn close(&self) {
         match &self.db {
             Db::Sqlite { write, read } => {
-                read.close().await;
                 write.close().await;
+                read.close().await;
             }
             Db::Postgres(p) => p.close().await,
         }
@@ -329,7 +354,8 @@ impl Store {
     pub async fn sqlite_backup_to(&self, path: &str) -> Result<bool> {
         match &self.db {
             Db::Sqlite { write, .. } => {
-                sqlx::query("vacuum into $1").bind(path).execute(write).await?;
+                let mut c = write.idle().await?;
+                sqlx::query("vacuum into $1").bind(path).execute(&mut *c).await?;
                 Ok(true)
             }
             Db::Postgres(_) => Ok(false),

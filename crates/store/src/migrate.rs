@@ -15,6 +15,8 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (4, "attachments", include_str!("../migrations/sqlite/0004_attachments.sql")),
     (5, "directory", include_str!("../migrations/sqlite/0005_directory.sql")),
     (6, "api", include_str!("../migrations/sqlite/0006_api.sql")),
+    (7, "timeline_pages", include_str!("../migrations/sqlite/0007_timeline_pages.sql")),
+    (8, "directory_search", include_str!("../migrations/sqlite/0008_directory_search.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -23,6 +25,8 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "attachments", include_str!("../migrations/postgres/0004_attachments.sql")),
     (5, "directory", include_str!("../migrations/postgres/0005_directory.sql")),
     (6, "api", include_str!("../migrations/postgres/0006_api.sql")),
+    (7, "timeline_pages", include_str!("../migrations/postgres/0007_timeline_pages.sql")),
+    (8, "directory_search", include_str!("../migrations/postgres/0008_directory_search.sql")),
 ];
 
 /// Migrations embedded in the binary, in the shape sqlx's migrator reads.
@@ -47,7 +51,10 @@ impl Store {
     /// Applies every pending migration. Refuses a database migrated by a newer version.
     pub async fn migrate(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite { write, .. } => Migrator::new(Embedded(SQLITE)).await?.run(write).await?,
+            Db::Sqlite { write, .. } => {
+                let mut c = write.idle().await?;
+                Migrator::new(Embedded(SQLITE)).await?.run(&mut *c).await?
+            }
             Db::Postgres(p) => Migrator::new(Embedded(POSTGRES)).await?.run(p).await?,
         }
         Ok(())

@@ -170,6 +170,12 @@ pub(crate) const WAITING_URGENT_SQL: &str = "from timeline_entries where urgent 
      and acknowledged_at is null and escalated_at is null and kind = 'message' and created_at < $1 \
      order by created_at";
 
+/// "Of this patient" (`$1`) where rows are found by their ids: a check, not a search. Written as
+/// an expression so that SQLite, which keeps no statistics here, probes the ids' keys instead of
+/// walking the patient's whole index (to its planner `patient_id = ?` looks more selective than
+/// twenty key lookups). PostgreSQL plans both forms alike.
+pub(crate) const OF_PATIENT: &str = "patient_id || '' = $1";
+
 /// What a timeline page asks for.
 #[derive(Debug, Clone, Default)]
 pub struct EntryFilter {
@@ -184,7 +190,99 @@ pub struct EntryFilter {
     pub limit: i64,
 }
 
+/// The query of a timeline page (`$1` the patient, then the filter's values in order): the walk
+/// down `timeline_entries_patient_idx` (or `timeline_entries_kind_idx` for one kind) from the
+/// newest entry or the cursor, stopped after the page.
+pub(crate) fn entries_sql(f: &EntryFilter) -> String {
+    let mut sql = format!("select {ENTRY_COLUMNS} from timeline_entries where patient_id = $1");
+    let mut n = 1;
+    let mut next = |sql: &mut String, clause: &str| {
+        n += 1;
+        sql.push_str(&clause.replace('?', &format!("${n}")));
+    };
+    if f.kind.is_some() {
+        next(&mut sql, " and kind = ?");
+    }
+    if f.profession.is_some() {
+        next(&mut sql, " and author_profession = ?");
+    }
+    if f.from.is_some() {
+        next(&mut sql, " and occurred_at >= ?");
+    }
+    if f.to.is_some() {
+        next(&mut sql, " and occurred_at < ?");
+    }
+    if f.text.is_some() {
+        next(&mut sql, " and (lower(body) like ? or lower(data) like ?)");
+    }
+    if f.before.is_some() {
+        n += 1;
+        let a = n;
+        n += 1;
+        // A row value, so both databases start the walk of the index at the cursor.
+        sql.push_str(&format!(" and (created_at, id) < (${a}, ${n})"));
+    }
+    n += 1;
+    sql.push_str(&format!(" order by created_at desc, id desc limit ${n}"));
+    sql
+}
+
+/// `$from, $from+1, …`: `n` placeholders for a list of values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The vital signs of `n` entries of patient `$1` (`$2…`): probes of `vital_signs`' primary key.
+pub(crate) fn vitals_of_entries_sql(n: usize) -> String {
+    format!(
+        "select entry_id, patient_id, kind, value, measured_at from vital_signs \
+         where {OF_PATIENT} and entry_id in ({})",
+        placeholders(2, n)
+    )
+}
+
+/// The reads of `n` entries (`$1…`): probes of `entry_reads`' primary key, sorted (the page's
+/// reads only).
+pub(crate) fn reads_of_entries_sql(n: usize) -> String {
+    format!(
+        "select r.entry_id, r.user_id, u.display_name, r.read_at from entry_reads r \
+         join users u on u.id = r.user_id where r.entry_id in ({}) order by r.read_at",
+        placeholders(1, n)
+    )
+}
+
+/// The corrections of `n` entries of patient `$1` (`$2…`): probes of
+/// `timeline_entries_corrects_idx`, sorted (the few corrections found only).
+pub(crate) fn corrections_of_sql(n: usize) -> String {
+    format!(
+        "select corrects_id, id, created_at from timeline_entries \
+         where {OF_PATIENT} and corrects_id in ({}) order by created_at, id",
+        placeholders(2, n)
+    )
+}
+
+/// When `n` entries of patient `$1` (`$2…`) were written: probes of the primary key.
+pub(crate) fn entry_times_sql(n: usize) -> String {
+    format!(
+        "select id, created_at from timeline_entries where {OF_PATIENT} and id in ({})",
+        placeholders(2, n)
+    )
+}
+
 impl Store {
+    /// Whether someone opened an emergency view of the patient that the attending physician
+    /// has not yet seen (a read, so a plain read of the patient need not take the writer).
+    pub async fn has_unseen_emergencies(&self, patient_id: &str) -> Result<bool> {
+        let row: Option<(i64,)> = read!(self, |c| sqlx::query_as(
+            "select cast(1 as bigint) from emergency_accesses \
+             where patient_id = $1 and seen_by_attending_at is null limit 1"
+        )
+        .bind(patient_id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(row.is_some())
+    }
+
     /// Where a patient lives (latitude, longitude), when recorded. Callers go through the
     /// patient gate first.
     pub async fn patient_location(&self, id: &str) -> Result<Option<(f64, f64)>> {
@@ -340,35 +438,7 @@ impl Store {
 
     /// A page of a patient's timeline, newest first.
     pub async fn entries(&self, patient_id: &str, f: &EntryFilter) -> Result<Vec<EntryRow>> {
-        let mut sql = format!("select {ENTRY_COLUMNS} from timeline_entries where patient_id = $1");
-        let mut n = 1;
-        let mut next = |sql: &mut String, clause: &str| {
-            n += 1;
-            sql.push_str(&clause.replace('?', &format!("${n}")));
-        };
-        if f.kind.is_some() {
-            next(&mut sql, " and kind = ?");
-        }
-        if f.profession.is_some() {
-            next(&mut sql, " and author_profession = ?");
-        }
-        if f.from.is_some() {
-            next(&mut sql, " and occurred_at >= ?");
-        }
-        if f.to.is_some() {
-            next(&mut sql, " and occurred_at < ?");
-        }
-        if f.text.is_some() {
-            next(&mut sql, " and (lower(body) like ? or lower(data) like ?)");
-        }
-        if f.before.is_some() {
-            n += 1;
-            let a = n;
-            n += 1;
-            sql.push_str(&format!(" and (created_at < ${a} or (created_at = ${a} and id < ${n}))"));
-        }
-        n += 1;
-        sql.push_str(&format!(" order by created_at desc, id desc limit ${n}"));
+        let sql = entries_sql(f);
         let text = f.text.as_ref().map(|t| format!("%{}%", t.replace(['%', '_'], "")));
         read!(self, |c| {
             let mut q = sqlx::query_as::<_, EntryRow>(&sql).bind(patient_id);
@@ -415,12 +485,7 @@ impl Store {
         if entry_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "select entry_id, patient_id, kind, value, measured_at from vital_signs \
-             where patient_id = $1 and entry_id in ({})",
-            placeholders.join(", ")
-        );
+        let sql = vitals_of_entries_sql(entry_ids.len());
         read!(self, |c| {
             let mut q = sqlx::query_as::<_, VitalRow>(&sql).bind(patient_id);
             for id in entry_ids {
@@ -436,12 +501,7 @@ impl Store {
         if entry_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 1)).collect();
-        let sql = format!(
-            "select r.entry_id, r.user_id, u.display_name, r.read_at from entry_reads r \
-             join users u on u.id = r.user_id where r.entry_id in ({}) order by r.read_at",
-            placeholders.join(", ")
-        );
+        let sql = reads_of_entries_sql(entry_ids.len());
         read!(self, |c| {
             let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
             for id in entry_ids {
@@ -777,6 +837,8 @@ impl Tx {
         Ok(())
     }
 
+    /// Marks the patient's emergency views as seen by the attending physician (see
+    /// [`Store::has_unseen_emergencies`] to skip the write when there are none).
     pub async fn mark_emergencies_seen(&mut self, patient_id: &str, now: i64) -> Result<()> {
         exec_tx!(self, |c| sqlx::query(
             "update emergency_accesses set seen_by_attending_at = $2 \
@@ -807,12 +869,7 @@ impl Store {
         if entry_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "select corrects_id, id, created_at from timeline_entries \
-             where patient_id = $1 and corrects_id in ({}) order by created_at, id",
-            placeholders.join(", ")
-        );
+        let sql = corrections_of_sql(entry_ids.len());
         read!(self, |c| {
             let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql).bind(patient_id);
             for id in entry_ids {
@@ -828,11 +885,7 @@ impl Store {
         if entry_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..entry_ids.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "select id, created_at from timeline_entries where patient_id = $1 and id in ({})",
-            placeholders.join(", ")
-        );
+        let sql = entry_times_sql(entry_ids.len());
         read!(self, |c| {
             let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(patient_id);
             for id in entry_ids {

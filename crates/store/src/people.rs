@@ -21,6 +21,23 @@ pub struct UserRow {
 const USER_COLUMNS: &str = "id, login, display_name, display_name_kana, profession, email, \
      password_hash, totp_secret, totp_enabled_at, totp_last_step, disabled_at, created_at";
 
+/// A person as [`Store::account`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    /// Duty codes, comma-separated and sorted (`None`: no duty).
+    pub duties: Option<String>,
+    /// The value of the setting asked for, if set.
+    pub setting: Option<String>,
+}
+
+impl AccountRow {
+    pub fn duties(&self) -> Vec<&str> {
+        self.duties.as_deref().map(|d| d.split(',').collect()).unwrap_or_default()
+    }
+}
+
 /// An affiliation as listed with a person.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AffiliationRow {
@@ -40,6 +57,23 @@ impl Store {
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>> {
         let sql = format!("select {USER_COLUMNS} from users where id = $1");
         Ok(read!(self, |c| sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(c).await)?)
+    }
+
+    /// A person with their duties (sorted) and the value of one setting, in one query: what
+    /// every authenticated request needs to build its actor.
+    pub async fn account(&self, id: &str, setting: &str) -> Result<Option<AccountRow>> {
+        let sql = format!(
+            "select {USER_COLUMNS}, \
+             (select string_agg(duty, ',' order by duty) from user_duties d where d.user_id = users.id) \
+             as duties, \
+             (select value from settings where key = $2) as setting \
+             from users where id = $1"
+        );
+        Ok(read!(self, |c| sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(id)
+            .bind(setting)
+            .fetch_optional(c)
+            .await)?)
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {

@@ -913,3 +913,173 @@ async fn an_attachment_written_is_read_back_equal_and_belongs_to_a_real_patient(
         assert_eq!(store.count_attachments().await.expect("count"), 1, "{b:?}");
     }
 }
+
+/// One logical transaction of the concurrency tests: an organisation and the audit event that
+/// records it, committed together.
+async fn write_org_with_event(s: &Store, id: &str, n: i64) -> Result<(), StoreError> {
+    let mut tx = s.begin().await?;
+    tx.insert_organisation(&org(id, None)).await?;
+    tx.append_audit(event(n, id)).await?;
+    tx.commit().await
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    let n: (i64,) = match db.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_as(sql).fetch_one(&mut c).await.expect("count")
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_as(sql).fetch_one(&mut c).await.expect("count")
+        }
+    };
+    n.0
+}
+
+/// Many writers at once (SQLite commits them in groups): every acknowledged transaction is
+/// there whole, a failed or abandoned one leaves nothing, and the chain verifies gaplessly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transactions_each_commit_whole_and_the_chain_stays_gapless() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, db.store.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..48_i64 {
+            let s = s.clone();
+            tasks.spawn(async move {
+                let mut committed = 0;
+                for i in 0..5_i64 {
+                    let n = t * 100 + i;
+                    match t % 4 {
+                        // Commits.
+                        0 | 1 => {
+                            write_org_with_event(&s, &format!("o{n}"), n).await.expect("commit");
+                            committed += 1;
+                        }
+                        // Audit events of their own.
+                        2 => {
+                            s.append_audit(vec![event(n, "reader"), event(n + 50, "reader")])
+                                .await
+                                .expect("append");
+                        }
+                        // Abandoned after writing, or failing on a duplicate key and abandoned.
+                        _ => {
+                            let mut tx = s.begin().await.expect("begin");
+                            tx.append_audit(event(n, "dropped")).await.expect("append");
+                            if i % 2 == 0 {
+                                tx.insert_organisation(&org(&format!("x{n}"), None)).await.expect("org");
+                            } else {
+                                let dup = tx.insert_organisation(&org("o0", None)).await;
+                                assert!(dup.is_err(), "a duplicate organisation must fail");
+                            }
+                            drop(tx);
+                        }
+                    }
+                }
+                committed
+            });
+        }
+        let mut committed = 0;
+        while let Some(r) = tasks.join_next().await {
+            committed += r.expect("task");
+        }
+        assert_eq!(committed, 24 * 5, "{b:?}");
+        let orgs = count(&db, "select count(*) from organisations where id like 'o%'").await;
+        assert_eq!(orgs, committed, "{b:?}: every committed organisation is there");
+        let dropped = count(&db, "select count(*) from organisations where id like 'x%'").await;
+        assert_eq!(dropped, 0, "{b:?}: an abandoned transaction left its organisation");
+        let events = all_events(&s).await;
+        assert!(events.iter().all(|e| e.event.actor_id.as_deref() != Some("dropped")), "{b:?}");
+        assert_chain_verifies(b, &s, (committed + 12 * 5 * 2) as usize).await;
+        if let Some(w) = s.write_stats() {
+            assert!(w.members >= 24 * 5 + 12 * 5, "{b:?}: {w:?}");
+            assert!(w.commits < w.members, "{b:?}: no two transactions shared a commit: {w:?}");
+        }
+    }
+}
+
+/// Requests cancelled at any point (a client hanging up): a transaction is in whole or not at
+/// all, every acknowledged one is in, and the writer is not left stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_writers_leave_whole_transactions_and_a_free_writer() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, db.store.clone());
+        let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for round in 0..6_i64 {
+            let mut handles = Vec::new();
+            for t in 0..32_i64 {
+                let (s, acks) = (s.clone(), acknowledged.clone());
+                handles.push(tokio::spawn(async move {
+                    let n = round * 1000 + t;
+                    let id = format!("o{n}");
+                    if n % 3 == 0 {
+                        s.append_audit(vec![event(n, "reader")]).await.expect("append");
+                    } else if write_org_with_event(&s, &id, n).await.is_ok() {
+                        acks.lock().expect("lock").push(id);
+                    }
+                }));
+            }
+            // Abort every other task after the runtime had a moment to start them.
+            for _ in 0..round {
+                tokio::task::yield_now().await;
+            }
+            for (i, h) in handles.iter().enumerate() {
+                if i % 2 == 1 {
+                    h.abort();
+                }
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        }
+        // The writer must be free again (an abandoned group committed or rolled back).
+        tokio::time::timeout(std::time::Duration::from_secs(10), write_org_with_event(&s, "final", 99_999))
+            .await
+            .expect("the writer is stuck")
+            .expect("final write");
+        let acks = acknowledged.lock().expect("lock").clone();
+        for id in &acks {
+            assert!(s.organisation(id).await.expect("read").is_some(), "{b:?}: acknowledged {id} is missing");
+        }
+        let orgs = count(&db, "select count(*) from organisations").await;
+        let org_events =
+            count(&db, "select count(*) from audit_events where actor_id like 'o%' or actor_id = 'final'")
+                .await;
+        assert_eq!(orgs, org_events, "{b:?}: an organisation without its event, or the reverse");
+        let total = count(&db, "select count(*) from audit_events").await;
+        assert_chain_verifies(b, &s, total as usize).await;
+    }
+}
+
+#[tokio::test]
+async fn an_account_is_read_with_its_sorted_duties_and_the_setting_asked_for() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        add_user(s, "u1", "hanako").await;
+        add_user(s, "u2", "taro").await;
+        let a = s.account("u2", "require_second_factor").await.expect("read").expect("u2");
+        assert_eq!((a.duties(), a.setting.as_deref()), (Vec::<&str>::new(), None), "{b:?}");
+        let mut tx = s.begin().await.expect("begin");
+        tx.replace_duties("u1", &["region_admin", "auditor", "center_staff"]).await.expect("duties");
+        tx.put_setting("require_second_factor", "true").await.expect("setting");
+        tx.commit().await.expect("commit");
+        let a = s.account("u1", "require_second_factor").await.expect("read").expect("u1");
+        assert_eq!(a.user.login, "hanako", "{b:?}");
+        assert_eq!(a.duties(), ["auditor", "center_staff", "region_admin"], "{b:?}");
+        assert_eq!(a.setting.as_deref(), Some("true"), "{b:?}");
+        assert_eq!(s.account("nobody", "require_second_factor").await.expect("read"), None, "{b:?}");
+    }
+}
+
+/// More audit-only events at once than one insert statement takes: all of them, in order.
+#[tokio::test]
+async fn a_large_batch_of_audit_events_goes_in_whole() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        let events: Vec<NewEvent> = (0..450).map(|n| event(n, "reader")).collect();
+        s.append_audit(events).await.expect("append");
+        assert_chain_verifies(b, s, 450).await;
+        let read = all_events(s).await;
+        assert_eq!(read[449].event.target_id.as_deref(), Some("s449"), "{b:?}: out of order");
+    }
+}

@@ -1,7 +1,8 @@
 //! The bulk reads and writes of the open-data import and the export (`directory::bulk`), on
 //! every backend the harness finds: multi-row inserts across their chunk boundaries, look-ups
-//! by office number, services added once, the keyset walk over every provider, and the batch
-//! reads of consultation hours and fresh vacancies.
+//! by office number, services added once, the keyset walk over every provider, the batch
+//! reads of consultation hours and fresh vacancies, and the search's reads (every match's point
+//! in one row, whole rows with their codes for a page).
 
 // Failing loudly with a message is what a test is for.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -144,6 +145,91 @@ async fn bulk_writes_and_reads_agree_with_the_row_at_a_time_ones() {
             fresh.iter().map(|v| v.day.as_str()).collect::<Vec<_>>(),
             vec!["2026-11-24"],
             "{b:?}: fresh, in range"
+        );
+    }
+}
+
+/// A radius search reads every match's point as one JSON row and whole rows only for its page
+/// (`search_provider_points`, `providers_with_codes`): the points carry the exact coordinates
+/// (SQLite writes a real in JSON with 15 digits, which does not always read back the same) and
+/// what `search_providers` finds, and the page carries each provider's own codes, in order.
+#[tokio::test]
+async fn search_points_are_exact_and_pages_carry_their_own_codes() {
+    use tsunagu_store::directory::CodeSet;
+    for db in testing::all().await {
+        let b = db.backend;
+        let mut rows: Vec<ProviderRow> = (0..40).map(provider).collect();
+        // Coordinates that 15 significant digits do not give back.
+        rows[0].latitude = Some(36.56130000000001);
+        rows[1].latitude = Some(0.1 + 0.2 + 36.0);
+        rows[2].longitude = Some(136.60000000000002);
+        rows[3].latitude = None;
+        rows[3].longitude = None;
+        rows[4].name = "引用符\"と\\バックスラッシュ".to_string();
+        let mut tx = db.store.begin().await.unwrap();
+        tx.insert_providers(&rows).await.unwrap();
+        tx.set_provider_codes(
+            &rows[5].id,
+            CodeSet::Capabilities,
+            &["tube_feeding".into(), "house_calls".into()],
+        )
+        .await
+        .unwrap();
+        tx.set_provider_codes(&rows[5].id, CodeSet::Services, &["home_help".into()]).await.unwrap();
+        tx.set_provider_codes(&rows[6].id, CodeSet::Departments, &["internal_medicine".into()])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        for q in [
+            ProviderQuery { kinds: vec!["home_help_provider".into()], ..ProviderQuery::default() },
+            ProviderQuery {
+                kinds: vec!["home_help_provider".into()],
+                bbox: Some((36.0, 37.0, 136.0, 137.0)),
+                ..ProviderQuery::default()
+            },
+        ] {
+            let mut want: Vec<(String, String, Option<f64>, Option<f64>)> = db
+                .store
+                .search_providers(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.id, r.name, r.latitude, r.longitude))
+                .collect();
+            let mut got: Vec<(String, String, Option<f64>, Option<f64>)> = db
+                .store
+                .search_provider_points(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.id, p.name, p.latitude, p.longitude))
+                .collect();
+            if q.bbox.is_some() {
+                // In no particular order with a box: the app sorts by distance.
+                want.sort_by(|a, b| a.0.cmp(&b.0));
+                got.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            assert_eq!(got, want, "{b:?}: {q:?}");
+            assert_eq!(got.len(), if q.bbox.is_some() { 39 } else { 40 }, "{b:?}");
+        }
+        let none = ProviderQuery { kinds: vec!["pharmacy".into()], ..ProviderQuery::default() };
+        assert!(db.store.search_provider_points(&none).await.unwrap().is_empty(), "{b:?}");
+
+        // A page: whole rows with their codes, in the order asked, an unknown id left out.
+        let ids = vec![rows[6].id.clone(), "no-such-id".to_string(), rows[5].id.clone(), rows[7].id.clone()];
+        let page = db.store.providers_with_codes(&ids).await.unwrap();
+        let got: Vec<&str> = page.iter().map(|(r, _)| r.id.as_str()).collect();
+        assert_eq!(got, [rows[6].id.as_str(), rows[5].id.as_str(), rows[7].id.as_str()], "{b:?}");
+        assert_eq!(page[0].0, rows[6], "{b:?}");
+        assert_eq!(page[0].1.departments, ["internal_medicine"], "{b:?}");
+        assert_eq!(page[1].1.capabilities, ["house_calls", "tube_feeding"], "{b:?}");
+        assert_eq!(page[1].1.services, ["home_help"], "{b:?}");
+        assert!(page[2].1 == Default::default(), "{b:?}");
+        let one_by_one = db.store.provider_codes_of(&[rows[5].id.clone(), rows[6].id.clone()]).await.unwrap();
+        assert_eq!(
+            (one_by_one[0].1.clone(), one_by_one[1].1.clone()),
+            (page[1].1.clone(), page[0].1.clone())
         );
     }
 }

@@ -7,7 +7,9 @@
 //! - `GET /bench/rows/{patient_id}` — the 20 newest timeline entries of a patient as plain JSON,
 //!   read by one indexed query through [`App::bench_bare_timeline`]: **no session or token, no
 //!   consent or membership check, no audit event, no template**. It is the floor under the real
-//!   timeline read, never a way to patient data on a server holding real patients.
+//!   timeline read, never a way to patient data on a server holding real patients;
+//! - `GET /bench/writer` — how many transactions the SQLite writer acknowledged and in how many
+//!   commits (counts only; `null` on PostgreSQL), so the benchmark can show the group commit.
 //!
 //! [`App::bench_bare_timeline`]: tsunagu_app::App::bench_bare_timeline
 
@@ -21,11 +23,24 @@ use crate::{WebError, WebState};
 
 /// The routes, to merge into the site only when `WebConfig::bench_routes` is set.
 pub fn routes() -> Router<WebState> {
-    Router::new().route("/bench/hello", get(hello)).route("/bench/rows/{patient_id}", get(rows))
+    Router::new()
+        .route("/bench/hello", get(hello))
+        .route("/bench/rows/{patient_id}", get(rows))
+        .route("/bench/writer", get(writer))
 }
 
 async fn hello() -> &'static str {
     "hello\n"
+}
+
+async fn writer(State(s): State<WebState>) -> Response {
+    let v = match s.app.bench_write_stats() {
+        Some(w) => serde_json::json!({ "members": w.members, "commits": w.commits }),
+        None => serde_json::Value::Null,
+    };
+    let mut r = v.to_string().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
 async fn rows(State(s): State<WebState>, Path(patient_id): Path<String>) -> Result<Response, WebError> {

@@ -565,3 +565,45 @@ async fn type_city_and_codes_filter_the_search() {
         assert!(ids(&b).contains(&mine[0]), "{}", t.name());
     }
 }
+
+#[tokio::test]
+async fn the_benchmarks_search_gives_each_entry_its_own_codes_and_hours() {
+    for t in support::all().await {
+        let mine = load_fixtures(&t).await;
+        let tok = token(&t, "caremanager", 3600).await;
+        let auth = bearer(&tok);
+        // B3 of docs/performance.md: Japanese text + kinds + a capability + 5 km.
+        let b3 = format!(
+            "/fhir/HealthcareService?name={}&service-category={}&characteristic=house_calls&near={}",
+            enc("在宅"),
+            enc("clinic,home_care_support_clinic,visiting_nursing_station"),
+            enc(&format!("{}|{}|5|km", CENTRE.0, CENTRE.1))
+        );
+        let b = get_with(&t, &b3, &[("authorization", &auth)]).await.ok();
+        assert!(ids(&b).contains(&mine[0]), "{}: {b}", t.name());
+        assert!(!ids(&b).contains(&mine[1]), "{}: no house calls, no match: {b}", t.name());
+        for hs in matches(&b) {
+            let caps: Vec<&str> = hs["characteristic"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["coding"][0]["code"].as_str().unwrap())
+                .collect();
+            assert!(caps.contains(&"house_calls"), "{}: {hs}", t.name());
+        }
+
+        // Several entries on one page: each gets its own codes and consultation hours.
+        let all = format!("/fhir/HealthcareService?name={}&_count=100", enc("つなぐ"));
+        let b = get_with(&t, &all, &[("authorization", &auth)]).await.ok();
+        let by_id = |id: &str| matches(&b).into_iter().find(|r| r["id"] == id).unwrap();
+        let first = by_id(&mine[0]);
+        assert_eq!(first["availableTime"][0]["daysOfWeek"][0], "tue", "{}: {first}", t.name());
+        assert_eq!(first["specialty"][0]["coding"][0]["code"], "internal_medicine");
+        assert_eq!(first["characteristic"].as_array().unwrap().len(), 2);
+        for id in &mine[1..] {
+            let other = by_id(id);
+            assert!(other.get("availableTime").is_none(), "{}: {other}", t.name());
+            assert!(other.get("characteristic").is_none() && other.get("specialty").is_none(), "{other}");
+        }
+    }
+}

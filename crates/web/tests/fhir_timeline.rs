@@ -139,23 +139,69 @@ async fn a_blood_pressure_goes_in_and_comes_back_with_equal_meaning() {
 }
 
 #[tokio::test]
-async fn the_demo_vitals_page_with_next_links() {
+async fn the_demo_vitals_page_with_next_links_and_the_total_only_when_known_or_asked() {
     for t in support::all().await {
         let pid = patient_id(&t, KITAMURA).await;
         let nurse = token(&t, "nurse", 3600).await;
-        let first = get_as(&t, &format!("/fhir/Observation?patient={pid}&_count=10"), &nurse).await.ok();
-        let total = first["total"].as_i64().unwrap();
+        let get = |path: String| {
+            let (t, nurse) = (&t, nurse.clone());
+            async move { get_as(t, &path, &nurse).await.ok() }
+        };
+        // `_total=accurate` counts every match; without it a page that is not the last has no
+        // total (FHIR R4 makes it optional), only a next link.
+        let counted = get(format!("/fhir/Observation?patient={pid}&_count=10&_total=accurate")).await;
+        let total = counted["total"].as_i64().unwrap();
         assert!(total > 20, "{}: {total}", t.name());
+        let first = get(format!("/fhir/Observation?patient={pid}&_count=10")).await;
+        assert!(first.get("total").is_none(), "{}: {first}", t.name());
+        assert_eq!(ids(&first), ids(&counted));
         assert_eq!(ids(&first).len(), 10);
         // Newest first.
         let times: Vec<String> =
             matches(&first).iter().map(|o| o["effectiveDateTime"].as_str().unwrap().to_string()).collect();
         assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
         let next = link(&first, "next").expect("a next link");
-        let second = get_as(&t, &local(&next), &nurse).await.ok();
-        assert_eq!(second["total"].as_i64(), Some(total));
+        assert!(!next.contains("_total"), "{next}");
+        let second = get(local(&next)).await;
         assert_eq!(ids(&second).len(), 10);
         assert!(ids(&second).iter().all(|i| !ids(&first).contains(i)));
+        // Asked for, the total is on every page: the links carry `_total`.
+        let next = link(&counted, "next").expect("a next link");
+        assert!(next.contains("_total=accurate"), "{next}");
+        assert_eq!(get(local(&next)).await["total"].as_i64(), Some(total));
+
+        // Followed to the end: a next link exactly while more follow, each observation once,
+        // and the last page knows the total without being asked.
+        let (mut page, mut seen) = (second.clone(), [ids(&first), ids(&second)].concat());
+        while let Some(next) = link(&page, "next") {
+            page = get(local(&next)).await;
+            seen.extend(ids(&page));
+            if link(&page, "next").is_some() {
+                assert!(page.get("total").is_none() && ids(&page).len() == 10, "{page}");
+            }
+        }
+        assert_eq!(page["total"].as_i64(), Some(total), "{}: {page}", t.name());
+        assert_eq!(seen.len(), usize::try_from(total).unwrap(), "{}", t.name());
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), usize::try_from(total).unwrap(), "{}: none twice", t.name());
+        // A page that ends exactly at the last one: no next link, the total.
+        let last = get(format!("/fhir/Observation?patient={pid}&_count=3&_offset={}", total - 3)).await;
+        assert_eq!(ids(&last).len(), 3);
+        assert_eq!((last["total"].as_i64(), link(&last, "next")), (Some(total), None), "{}", t.name());
+        // Past the end: nothing, and no total unless asked.
+        let past = format!("/fhir/Observation?patient={pid}&_count=10&_offset={}", total + 5);
+        let b = get(past.clone()).await;
+        assert!(ids(&b).is_empty() && link(&b, "next").is_none() && b.get("total").is_none(), "{b}");
+        assert_eq!(get(format!("{past}&_total=accurate")).await["total"].as_i64(), Some(total));
+        // `none` and `estimate` ask for nothing more; anything else is refused.
+        for v in ["none", "estimate"] {
+            let b = get(format!("/fhir/Observation?patient={pid}&_count=10&_total={v}")).await;
+            assert!(b.get("total").is_none() && link(&b, "next").is_some(), "{v}: {b}");
+        }
+        get_as(&t, &format!("/fhir/Observation?patient={pid}&_total=exact"), &nurse)
+            .await
+            .outcome(StatusCode::BAD_REQUEST, "invalid");
         // Every blood pressure is one Observation with both components.
         for o in matches(&first).iter().chain(matches(&second).iter()) {
             if o["code"]["coding"][0]["code"] == "85354-9" {
@@ -216,7 +262,9 @@ async fn an_urgent_message_is_created_read_and_found_newest_first() {
         assert_eq!(ids(&b).len(), 20);
         let sent: Vec<String> = matches(&b).iter().map(|c| c["sent"].as_str().unwrap().to_string()).collect();
         assert!(sent.windows(2).all(|w| w[0] >= w[1]), "{sent:?}");
+        // More follow: a next link, and no total (nothing counts the patient's whole timeline).
         assert!(link(&b, "next").is_some());
+        assert!(b.get("total").is_none(), "{b}");
         // Visit records are there too, with their fields apart.
         let visits =
             get_as(&t, &format!("/fhir/Communication?patient={pid}&category=visit&_count=5"), &nurse)
@@ -232,6 +280,9 @@ async fn an_urgent_message_is_created_read_and_found_newest_first() {
         let count =
             get_as(&t, &format!("/fhir/Communication?patient={pid}&_summary=count"), &nurse).await.ok();
         assert!(count["total"].as_i64().unwrap() >= 20);
+        let counted = format!("/fhir/Communication?patient={pid}&_count=20&_sort=-sent&_total=accurate");
+        let b = get_as(&t, &counted, &nurse).await.ok();
+        assert_eq!(b["total"], count["total"], "{}", t.name());
     }
 }
 

@@ -10,10 +10,12 @@
 //! the kana, the address and the district); the criteria that must hold on one field only
 //! (the name and kana, the kana alone, the city) are then checked here on the narrowed rows.
 
+use std::collections::HashMap;
+
 use tsunagu_domain::directory::{GeoPoint, query_terms};
-use tsunagu_domain::text::{fold, name_key};
+use tsunagu_domain::text::fold;
 use tsunagu_store::directory::hours::{ConsultationExceptionRow, ConsultationSlotRow};
-use tsunagu_store::directory::{ProviderQuery, ProviderRow};
+use tsunagu_store::directory::{ProviderCodes, ProviderPoint, ProviderQuery, ProviderRow};
 
 use super::{ProviderListing, ProviderView, is_professional, redact_for_public};
 use crate::{Actor, App, Result};
@@ -198,59 +200,164 @@ fn split_city(s: &str) -> (&str, &str) {
     ("", s)
 }
 
-fn text_matches(fields: &[String], value: &str, how: TextMatch) -> bool {
-    match how {
-        TextMatch::Exact => fields.iter().any(|f| f == value),
-        TextMatch::Contains => {
-            let terms = query_terms(value);
-            let hay: Vec<String> = fields.iter().map(|f| fold(f)).collect();
-            let joined = hay.join(" ");
-            !terms.is_empty() && terms.iter().all(|t| joined.contains(t.as_str()))
+/// The fields a text criterion reads: a whole row or a search's light row.
+struct Texts<'a> {
+    id: &'a str,
+    name: &'a str,
+    name_kana: &'a str,
+    address: &'a str,
+}
+
+impl<'a> From<&'a ProviderRow> for Texts<'a> {
+    fn from(r: &'a ProviderRow) -> Self {
+        Texts { id: &r.id, name: &r.name, name_kana: &r.name_kana, address: &r.address }
+    }
+}
+
+impl<'a> From<&'a ProviderPoint> for Texts<'a> {
+    fn from(p: &'a ProviderPoint) -> Self {
+        Texts { id: &p.id, name: &p.name, name_kana: &p.name_kana, address: &p.address }
+    }
+}
+
+/// A provider's text fields, each folded the first time a criterion reads it: a search checks
+/// every match in the box, and folding (NFKC) is the costly part.
+struct Folded<'a> {
+    t: Texts<'a>,
+    name: Option<String>,
+    /// The kana folded, and the same without spaces (`name_key`).
+    kana: Option<(String, String)>,
+    city: Option<String>,
+}
+
+impl<'a> Folded<'a> {
+    fn new(t: Texts<'a>) -> Self {
+        Folded { t, name: None, kana: None, city: None }
+    }
+
+    fn name(&mut self) -> &str {
+        self.name.get_or_insert_with(|| fold(self.t.name))
+    }
+
+    fn kana(&mut self) -> &(String, String) {
+        self.kana.get_or_insert_with(|| {
+            let f = fold(self.t.name_kana);
+            let key = f.replace(' ', "");
+            (f, key)
+        })
+    }
+
+    fn city(&mut self) -> &str {
+        self.city.get_or_insert_with(|| fold(&split_address(self.t.address).city))
+    }
+}
+
+/// Which fields a text criterion reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// The name or its kana reading.
+    Name,
+    /// The kana reading.
+    Kana,
+    /// The city of the address.
+    City,
+}
+
+/// One value of a text criterion, ready to test: the exact text, or its folded terms (folded
+/// once per search, not once per provider).
+enum Wanted {
+    Exact(String),
+    Terms(Vec<String>),
+}
+
+impl Wanted {
+    fn new(value: &str, how: TextMatch) -> Self {
+        match how {
+            TextMatch::Exact => Wanted::Exact(value.to_string()),
+            TextMatch::Contains => Wanted::Terms(query_terms(value)),
+        }
+    }
+
+    fn holds(&self, field: Field, f: &mut Folded) -> bool {
+        match self {
+            Wanted::Exact(v) => match field {
+                Field::Name => f.t.name == v || f.t.name_kana == v,
+                Field::Kana => f.t.name_kana == v,
+                Field::City => {
+                    let city = split_address(f.t.address).city;
+                    !city.is_empty() && city == *v
+                }
+            },
+            // A term has no space, so it lies within one field: each term may be in any of them.
+            Wanted::Terms(terms) => {
+                !terms.is_empty()
+                    && terms.iter().all(|term| match field {
+                        Field::Name => {
+                            f.name().contains(term.as_str()) || {
+                                let (kana, key) = f.kana();
+                                kana.contains(term.as_str()) || key.contains(term.as_str())
+                            }
+                        }
+                        Field::Kana => {
+                            let (kana, key) = f.kana();
+                            kana.contains(term.as_str()) || key.contains(term.as_str())
+                        }
+                        Field::City => {
+                            let city = f.city();
+                            !city.is_empty() && city.contains(term.as_str())
+                        }
+                    })
+            }
         }
     }
 }
 
+/// The text criteria of a search, compiled: every criterion must hold, any of its values.
+struct TextCheck {
+    criteria: Vec<(Field, Vec<Wanted>)>,
+    ids: Option<Vec<String>>,
+}
+
+impl TextCheck {
+    fn new(q: &DirectoryQuery) -> Self {
+        let mut criteria = Vec::new();
+        for (field, list) in [(Field::Name, &q.name), (Field::Kana, &q.phonetic), (Field::City, &q.city)] {
+            for c in list {
+                criteria.push((field, c.values.iter().map(|v| Wanted::new(v, c.how)).collect()));
+            }
+        }
+        TextCheck { criteria, ids: q.ids.clone() }
+    }
+
+    fn holds(&self, t: Texts) -> bool {
+        if self.ids.as_ref().is_some_and(|ids| !ids.iter().any(|i| i == t.id)) {
+            return false;
+        }
+        let mut f = Folded::new(t);
+        self.criteria.iter().all(|(field, values)| values.iter().any(|v| v.holds(*field, &mut f)))
+    }
+}
+
+fn one(field: Field, row: &ProviderRow, value: &str, how: TextMatch) -> bool {
+    Wanted::new(value, how).holds(field, &mut Folded::new(row.into()))
+}
+
 /// Whether a provider's name or kana reading matches.
 pub fn name_matches(row: &ProviderRow, value: &str, how: TextMatch) -> bool {
-    let fields = match how {
-        TextMatch::Exact => vec![row.name.clone(), row.name_kana.clone()],
-        TextMatch::Contains => vec![row.name.clone(), row.name_kana.clone(), name_key(&row.name_kana)],
-    };
-    text_matches(&fields, value, how)
+    one(Field::Name, row, value, how)
 }
 
 /// Whether a provider's kana reading matches.
 pub fn phonetic_matches(row: &ProviderRow, value: &str, how: TextMatch) -> bool {
-    let fields = match how {
-        TextMatch::Exact => vec![row.name_kana.clone()],
-        TextMatch::Contains => vec![row.name_kana.clone(), name_key(&row.name_kana)],
-    };
-    text_matches(&fields, value, how)
+    one(Field::Kana, row, value, how)
 }
 
 /// Whether the city of a provider's address matches.
 pub fn city_matches(row: &ProviderRow, value: &str, how: TextMatch) -> bool {
-    let city = split_address(&row.address).city;
-    !city.is_empty() && text_matches(&[city], value, how)
-}
-
-fn all_hold(
-    criteria: &[TextCriterion],
-    row: &ProviderRow,
-    test: fn(&ProviderRow, &str, TextMatch) -> bool,
-) -> bool {
-    criteria.iter().all(|c| c.values.iter().any(|v| test(row, v, c.how)))
+    one(Field::City, row, value, how)
 }
 
 impl DirectoryQuery {
-    /// Whether a row meets the criteria the store cannot check.
-    fn holds(&self, row: &ProviderRow) -> bool {
-        all_hold(&self.name, row, name_matches)
-            && all_hold(&self.phonetic, row, phonetic_matches)
-            && all_hold(&self.city, row, city_matches)
-            && self.ids.as_ref().is_none_or(|ids| ids.contains(&row.id))
-    }
-
     fn needs_checking_here(&self) -> bool {
         !self.name.is_empty()
             || !self.phonetic.is_empty()
@@ -299,19 +406,22 @@ impl App {
             return Ok(DirectoryPage { items: Vec::new(), total: 0, professional });
         }
         let mut sq = q.store_query();
-        let (rows, total): (Vec<(Option<f64>, ProviderRow)>, i64) = if q.needs_checking_here() {
-            let mut matched: Vec<(Option<f64>, ProviderRow)> = self
+        let (rows, total): (Vec<(Option<f64>, ProviderRow, ProviderCodes)>, i64) = if q.needs_checking_here()
+        {
+            // Every match's point and text (light rows), checked and measured here; whole rows
+            // only for the page.
+            let check = TextCheck::new(q);
+            let mut matched: Vec<(Option<f64>, ProviderPoint)> = self
                 .store
-                .search_providers(&sq)
+                .search_provider_points(&sq)
                 .await?
                 .into_iter()
-                .filter(|row| q.holds(row))
-                .filter_map(|row| match q.near {
-                    None => Some((None, row)),
+                .filter(|p| check.holds(p.into()))
+                .filter_map(|p| match q.near {
+                    None => Some((None, p)),
                     Some((point, radius)) => {
-                        let p = GeoPoint { lat: row.latitude?, lon: row.longitude? };
-                        let d = point.distance_km(p);
-                        (d <= radius).then_some((Some(d), row))
+                        let d = point.distance_km(GeoPoint { lat: p.latitude?, lon: p.longitude? });
+                        (d <= radius).then_some((Some(d), p))
                     }
                 })
                 .collect();
@@ -326,7 +436,9 @@ impl App {
             let total = i64::try_from(matched.len()).unwrap_or(i64::MAX);
             let start = usize::try_from(offset).unwrap_or(usize::MAX);
             let take = usize::try_from(count).unwrap_or(0);
-            (matched.into_iter().skip(start).take(take).collect(), total)
+            let page: Vec<(Option<f64>, String)> =
+                matched.into_iter().skip(start).take(take).map(|(d, p)| (d, p.id)).collect();
+            (self.whole_rows(page).await?, total)
         } else {
             let total = self.store.count_providers(&sq).await?;
             if count == 0 || offset >= total {
@@ -335,24 +447,57 @@ impl App {
                 sq.limit = Some(count);
                 sq.offset = offset;
                 let rows = self.store.search_providers(&sq).await?;
-                (rows.into_iter().map(|r| (None, r)).collect(), total)
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let codes = self.store.provider_codes_of(&ids).await?;
+                (rows.into_iter().zip(codes).map(|(r, (_, c))| (None, r, c)).collect(), total)
             }
         };
-        let ids: Vec<String> = rows.iter().map(|(_, r)| r.id.clone()).collect();
-        let codes = self.store.provider_codes_of(&ids).await?;
+        let ids: Vec<String> = rows.iter().map(|(_, r, _)| r.id.clone()).collect();
+        let mut hours =
+            if professional && q.with_hours { Some(self.consultation_hours_of(&ids).await?) } else { None };
         let mut items = Vec::with_capacity(rows.len());
-        for ((distance_km, mut row), (_, codes)) in rows.into_iter().zip(codes) {
+        for (distance_km, mut row, codes) in rows {
             if !professional {
                 redact_for_public(&mut row);
             }
-            let hours = if professional && q.with_hours {
-                Some(self.consultation_hours(&row.id).await?)
-            } else {
-                None
-            };
+            let hours = hours.as_mut().map(|h| h.remove(&row.id).unwrap_or_default());
             items.push(DirectoryItem { listing: ProviderListing { row, codes, distance_km }, hours });
         }
         Ok(DirectoryPage { items, total, professional })
+    }
+
+    /// The whole rows and codes of a page of matches, in its order, each with its distance.
+    pub(crate) async fn whole_rows(
+        &self,
+        page: Vec<(Option<f64>, String)>,
+    ) -> Result<Vec<(Option<f64>, ProviderRow, ProviderCodes)>> {
+        let ids: Vec<String> = page.iter().map(|(_, id)| id.clone()).collect();
+        let mut rows: HashMap<String, (ProviderRow, ProviderCodes)> = self
+            .store
+            .providers_with_codes(&ids)
+            .await?
+            .into_iter()
+            .map(|(r, c)| (r.id.clone(), (r, c)))
+            .collect();
+        Ok(page.into_iter().filter_map(|(d, id)| rows.remove(&id).map(|(r, c)| (d, r, c))).collect())
+    }
+
+    /// The consultation hours of several providers (two statements for all of them).
+    async fn consultation_hours_of(&self, ids: &[String]) -> Result<HashMap<String, ConsultationHours>> {
+        let mut out: HashMap<String, ConsultationHours> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let today = self.now().jst_day();
+        for s in self.store.consultation_slots_of(ids).await? {
+            out.entry(s.organisation_id.clone()).or_default().slots.push(s);
+        }
+        for e in self.store.consultation_exceptions_of(ids, &today).await? {
+            if e.closed {
+                out.entry(e.organisation_id.clone()).or_default().closed_days.push(e);
+            }
+        }
+        Ok(out)
     }
 
     /// One directory entry for the FHIR API, with its consultation hours for professionals. A

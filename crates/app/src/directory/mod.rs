@@ -13,7 +13,9 @@ use tsunagu_domain::directory::{
 use tsunagu_domain::org::OrgKind;
 use tsunagu_domain::person::Duty;
 use tsunagu_domain::{FieldError, Invalid};
-use tsunagu_store::directory::{ConsultAt, ProviderCodes, ProviderQuery, ProviderRow, VacancyOn};
+use tsunagu_store::directory::{
+    ConsultAt, ProviderCodes, ProviderPoint, ProviderQuery, ProviderRow, VacancyOn,
+};
 use tsunagu_store::orgs::OrgRow;
 
 use crate::{Actor, App, Result};
@@ -267,45 +269,50 @@ impl App {
         errors.clone().into_result()?;
 
         let origin = origin.zip(radius);
-        let (items, total) = match origin {
+        let (items, total): (Vec<(Option<f64>, ProviderRow, ProviderCodes)>, i64) = match origin {
             Some((point, r)) => {
                 let b = point.bounding_box(r);
                 q.bbox = Some((b.min_lat, b.max_lat, b.min_lon, b.max_lon));
-                let rows = self.store.search_providers(&q).await?;
-                let mut near: Vec<(f64, ProviderRow)> = rows
+                // Every match's point, measured here; whole rows only for the page.
+                let mut near: Vec<(f64, ProviderPoint)> = self
+                    .store
+                    .search_provider_points(&q)
+                    .await?
                     .into_iter()
-                    .filter_map(|row| {
-                        let p = GeoPoint { lat: row.latitude?, lon: row.longitude? };
-                        let d = point.distance_km(p);
-                        (d <= r).then_some((d, row))
+                    .filter_map(|p| {
+                        let d = point.distance_km(GeoPoint { lat: p.latitude?, lon: p.longitude? });
+                        (d <= r).then_some((d, p))
                     })
                     .collect();
-                near.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name_kana.cmp(&b.1.name_kana)));
+                near.sort_by(|a, b| {
+                    a.0.total_cmp(&b.0)
+                        .then_with(|| a.1.name_kana.cmp(&b.1.name_kana))
+                        .then_with(|| a.1.id.cmp(&b.1.id))
+                });
                 let total = i64::try_from(near.len()).unwrap_or(i64::MAX);
                 let start = usize::try_from((page - 1) * PAGE_SIZE).unwrap_or(usize::MAX);
-                let items: Vec<(Option<f64>, ProviderRow)> = near
+                let page: Vec<(Option<f64>, String)> = near
                     .into_iter()
                     .skip(start)
                     .take(PAGE_SIZE as usize)
-                    .map(|(d, row)| (Some(d), row))
+                    .map(|(d, p)| (Some(d), p.id))
                     .collect();
-                (items, total)
+                (self.whole_rows(page).await?, total)
             }
             None => {
                 let total = self.store.count_providers(&q).await?;
                 q.limit = Some(PAGE_SIZE);
                 q.offset = (page - 1) * PAGE_SIZE;
                 let rows = self.store.search_providers(&q).await?;
-                (rows.into_iter().map(|r| (None, r)).collect(), total)
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let codes = self.store.provider_codes_of(&ids).await?;
+                (rows.into_iter().zip(codes).map(|(r, (_, c))| (None, r, c)).collect(), total)
             }
         };
         let professional = is_professional(viewer);
-        let ids: Vec<String> = items.iter().map(|(_, r)| r.id.clone()).collect();
-        let codes = self.store.provider_codes_of(&ids).await?;
         let items = items
             .into_iter()
-            .zip(codes)
-            .map(|((distance_km, mut row), (_, codes))| {
+            .map(|(distance_km, mut row, codes)| {
                 if !professional {
                     redact_for_public(&mut row);
                 }

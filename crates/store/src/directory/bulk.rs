@@ -134,6 +134,33 @@ impl Store {
         Ok(out)
     }
 
+    /// The consultation-hour exceptions of several providers on or after `from_day`
+    /// (`YYYY-MM-DD`), by provider, day and start.
+    pub async fn consultation_exceptions_of(
+        &self,
+        ids: &[String],
+        from_day: &str,
+    ) -> Result<Vec<super::hours::ConsultationExceptionRow>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IN_LIST) {
+            let sql = format!(
+                "select id, organisation_id, day, closed, start_minute, end_minute, note, created_at \
+                 from consultation_exceptions where day >= $1 and organisation_id in ({}) \
+                 order by organisation_id, day, start_minute, id",
+                marks(2, chunk.len())
+            );
+            let rows: Vec<super::hours::ConsultationExceptionRow> = read!(self, |c| {
+                let mut q = sqlx::query_as::<_, super::hours::ConsultationExceptionRow>(&sql).bind(from_day);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(c).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     /// The vacancy figures of several facilities for `from_day..=to_day` confirmed at or after
     /// `fresh_after` (older figures are not true any more), by facility and day.
     pub async fn fresh_vacancies_of(

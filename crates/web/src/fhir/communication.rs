@@ -110,7 +110,7 @@ async fn search(ctx: &Ctx, app: &App, req: &FhirRequest) -> Result<Response, Fhi
     let resources = found.items.iter().map(resource).collect();
     Ok(ctx.json(
         StatusCode::OK,
-        &search::bundle(ctx, "Communication", &s, found.total, resources, search::now(app)),
+        &search::page_bundle(ctx, "Communication", &s, found.total, found.more, resources, search::now(app)),
     ))
 }
 
@@ -170,6 +170,7 @@ fn query(tr: Tr, s: &Search) -> Result<EntryQuery, FhirError> {
         ascending: s.sort.as_ref().is_some_and(|(_, desc)| !desc),
         limit: s.count.max(1),
         offset: s.offset,
+        count_total: s.accurate_total,
     })
 }
 

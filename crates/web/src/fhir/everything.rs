@@ -74,7 +74,7 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
     }
     let vq = VitalQuery { written_from: since, limit: MAX_PER_KIND, ..VitalQuery::default() };
     if let Some(found) = part(app.api_observations(actor, &pid, &vq, false).await).map_err(err)? {
-        if found.total > MAX_PER_KIND {
+        if found.more {
             truncated.push("Observation");
         }
         resources.extend(found.items.iter().map(|o| observation::resource(&ctx.base, o)));
@@ -86,7 +86,7 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
         ..EntryQuery::default()
     };
     if let Some(found) = part(app.api_text_entries(actor, &pid, &eq, false).await).map_err(err)? {
-        if found.total > MAX_PER_KIND {
+        if found.more {
             truncated.push("Communication");
         }
         resources.extend(found.items.iter().map(communication::resource));

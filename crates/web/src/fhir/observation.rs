@@ -209,7 +209,7 @@ async fn search(ctx: &Ctx, app: &App, req: &FhirRequest) -> Result<Response, Fhi
     let resources = found.items.iter().map(|o| resource(&ctx.base, o)).collect();
     Ok(ctx.json(
         StatusCode::OK,
-        &search::bundle(ctx, "Observation", &s, found.total, resources, search::now(app)),
+        &search::page_bundle(ctx, "Observation", &s, found.total, found.more, resources, search::now(app)),
     ))
 }
 
@@ -271,6 +271,7 @@ fn query(tr: Tr, s: &Search) -> Result<VitalQuery, FhirError> {
         ascending,
         limit: s.count.max(1),
         offset: s.offset,
+        count_total: s.accurate_total,
     })
 }
 

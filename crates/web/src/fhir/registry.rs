@@ -43,7 +43,7 @@ pub struct ResourceDef {
     /// FHIR interaction codes: `read`, `vread`, `history-instance`, `search-type`, `create`,
     /// `update`.
     pub interactions: &'static [&'static str],
-    /// Search parameters (besides `_count`, `_summary`, `_sort`, `_lastUpdated`, `_offset`).
+    /// Search parameters (besides `_count`, `_summary`, `_total`, `_sort`, `_lastUpdated`, `_offset`).
     pub params: &'static [Param],
     /// `_sort` values accepted (each also with a leading `-`).
     pub sorts: &'static [&'static str],

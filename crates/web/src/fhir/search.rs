@@ -1,7 +1,8 @@
 //! The search parameters every patient resource shares: `_count`, `_offset`, `_summary`,
-//! `_sort`, `_lastUpdated`, the date prefixes of FHIR (`eq`, `lt`, `le`, `gt`, `ge`, `sa`, `eb`)
-//! at any precision, `patient`/`subject` references, and the rule that an unknown parameter is
-//! reported (400), or ignored and reported in the Bundle under `Prefer: handling=lenient`.
+//! `_total`, `_sort`, `_lastUpdated`, the date prefixes of FHIR (`eq`, `lt`, `le`, `gt`, `ge`,
+//! `sa`, `eb`) at any precision, `patient`/`subject` references, and the rule that an unknown
+//! parameter is reported (400), or ignored and reported in the Bundle under
+//! `Prefer: handling=lenient`.
 
 use serde_json::Value;
 use tsunagu_app::App;
@@ -56,6 +57,10 @@ pub struct Search {
     pub offset: i64,
     /// `_summary=count` or `_count=0`: the total only.
     pub count_only: bool,
+    /// `_total=accurate`: `Bundle.total` even where it costs a count of every match (the
+    /// timeline's searches give it otherwise only on the last page; the other types always).
+    /// `none` and `estimate` ask for nothing more.
+    pub accurate_total: bool,
     /// `_sort` as (name, descending), if given.
     pub sort: Option<(String, bool)>,
     pub last_updated: Range,
@@ -170,6 +175,11 @@ pub fn parse(
                 "false" => {}
                 _ => return Err(FhirError::unsupported_value(tr, "_summary", "fhir.summary")),
             },
+            "_total" => match value.as_str() {
+                "accurate" => s.accurate_total = true,
+                "none" | "estimate" => s.accurate_total = false,
+                _ => return Err(FhirError::bad_value(tr, "_total")),
+            },
             "_sort" => {
                 let (desc, key) = match value.strip_prefix('-') {
                     Some(k) => (true, k),
@@ -261,6 +271,36 @@ fn date_span(s: &str) -> Option<(i64, i64)> {
             Some((start, start + 1_000_000))
         }
     }
+}
+
+/// A `searchset` Bundle of a page of a search that does not count every match: `more` says
+/// whether a `next` page exists, and `Bundle.total` (optional in FHIR R4) is there only when
+/// `total` is known.
+pub fn page_bundle(
+    ctx: &Ctx,
+    type_name: &str,
+    s: &Search,
+    total: Option<i64>,
+    more: bool,
+    resources: Vec<Value>,
+    now: i64,
+) -> Value {
+    // The links follow from the paging's total: one past this page when more follow, else the
+    // end of this page, so `next` appears exactly when there are more.
+    let shown = i64::try_from(resources.len()).unwrap_or(i64::MAX);
+    let end = if more { s.offset + s.count + 1 } else { s.offset + shown };
+    let mut b = bundle(ctx, type_name, s, end, resources, now);
+    if let Some(o) = b.as_object_mut() {
+        match total {
+            Some(t) => {
+                o.insert("total".into(), t.into());
+            }
+            None => {
+                o.remove("total");
+            }
+        }
+    }
+    b
 }
 
 /// A `searchset` Bundle of one page: the total, the links, the entries, and an outcome entry
