@@ -233,15 +233,43 @@ fn vital_page_sql(q: &VitalQuery, w: &Where) -> String {
 
 /// The page query of an entry search: `timeline_entries_patient_idx` walked in the order asked
 /// (or `timeline_entries_kind_idx` for one kind).
-fn entry_page_sql(q: &EntryQuery, w: &Where) -> String {
+/// The page query of a text-entry search, with all its values after the patient (`$1`): per
+/// kind, the first `offset + limit + 1` entries in the order asked, walked down
+/// `timeline_entries_kind_idx` and stopping there; then those few merged and the page taken. A
+/// page thus costs the page times the number of kinds, however many entries of other kinds (a
+/// long run of vital signs) lie between the patient's text entries.
+fn entry_page_query(q: &EntryQuery, limit: i64, offset: i64) -> (String, Vec<Bind>) {
     let dir = if q.ascending { "asc" } else { "desc" };
-    let n = w.binds.len() + 2;
-    format!(
-        "select {ENTRY_COLUMNS} from timeline_entries \
-         where patient_id = $1{} order by created_at {dir}, id {dir} limit ${n} offset ${}",
-        w.sql,
-        n + 1
-    )
+    let mut w = Where::new();
+    match q.urgent {
+        // Written out, as in the partial index of urgent messages.
+        Some(true) => w.sql.push_str(" and urgent = true"),
+        Some(false) => w.sql.push_str(" and urgent = false"),
+        None => {}
+    }
+    w.int(" and created_at >= ?", q.written_from);
+    w.int(" and created_at < ?", q.written_to);
+    let rest = w.sql.clone();
+    let each = w.next();
+    w.binds.push(Bind::Int(offset.saturating_add(limit).saturating_add(1)));
+    let mut branches = Vec::new();
+    for (i, kind) in q.kinds.iter().enumerate() {
+        let k = w.next();
+        w.binds.push(Bind::Text(kind.clone()));
+        branches.push(format!(
+            "select * from (select {ENTRY_COLUMNS} from timeline_entries \
+             where patient_id = $1 and kind = {k}{rest} \
+             order by created_at {dir}, id {dir} limit {each}) as k{i}"
+        ));
+    }
+    let (l, o) = (w.next(), format!("${}", w.binds.len() + 3));
+    w.binds.push(Bind::Int(limit.saturating_add(1)));
+    w.binds.push(Bind::Int(offset));
+    let sql = format!(
+        "select * from ({}) as page order by created_at {dir}, id {dir} limit {l} offset {o}",
+        branches.join(" union all ")
+    );
+    (sql, w.binds)
 }
 
 /// `n` entries of patient `$1` by id (`$2…`): probes of the primary key.
@@ -287,12 +315,14 @@ impl Store {
     /// more follow, and the number of all that match when known (see [`Page`]).
     pub async fn entry_page(&self, patient_id: &str, q: &EntryQuery) -> Result<Page<EntryRow>> {
         let (limit, offset) = window(q.limit, q.offset);
-        let w = entry_where(q);
-        let sql = entry_page_sql(q, &w);
+        if q.kinds.is_empty() {
+            return Ok(Page { rows: Vec::new(), more: false, total: Some(0) });
+        }
+        let (sql, binds) = entry_page_query(q, limit, offset);
         let rows: Vec<EntryRow> = read!(self, |c| {
             let mut qq = sqlx::query_as::<_, EntryRow>(&sql).bind(patient_id);
-            bind_all!(qq, &w.binds);
-            qq.bind(limit + 1).bind(offset).fetch_all(c).await
+            bind_all!(qq, &binds);
+            qq.fetch_all(c).await
         })?;
         let mut page = Page::of(rows, limit, offset);
         if page.total.is_none() && q.count_total {
@@ -613,6 +643,20 @@ mod tests {
         }
     }
 
+    /// What the plan of a text-entry page must be: every read of `timeline_entries` on the kind
+    /// index (one range per kind, each cut at the page by its `limit`), never a walk of all the
+    /// patient's entries or a scan of the table. Scans and sorts of the branches' few rows (SQLite
+    /// `SCAN k0`, PostgreSQL `Sort`/`Append` over the subqueries) are the merge.
+    fn assert_merges_kinds(b: Backend, what: &str, plan: &str) {
+        assert!(plan.contains("timeline_entries_kind_idx"), "{b:?} {what}: not on the kind index:\n{plan}");
+        assert!(!plan.contains("timeline_entries_patient_idx"), "{b:?} {what}: walks every kind:\n{plan}");
+        let table_scan = match b {
+            Backend::Sqlite => plan.lines().any(|l| l.contains("SCAN timeline_entries")),
+            Backend::Postgres => plan.contains("Seq Scan") || plan.contains("hashed SubPlan"),
+        };
+        assert!(!table_scan, "{b:?} {what}: scans the table:\n{plan}");
+    }
+
     /// Every query of a timeline read (the patient page and the FHIR searches) walks an index of
     /// the patient for the page only, or probes keys: a change that makes one read every entry
     /// of the patient (or sort them) fails here.
@@ -663,19 +707,25 @@ mod tests {
             // FHIR: Communication (all text kinds, either order; one kind) and Observation
             // (either order), and their counts for `_total=accurate`.
             let page = || vec![Bind::Int(21), Bind::Int(0)];
+            let texts_page = |q: &EntryQuery| {
+                let (sql, binds) = entry_page_query(q, 20, 0);
+                (sql, [vec![t("p1")], binds].concat())
+            };
             for ascending in [false, true] {
+                // Each kind walks its own range of the kind index and stops after the page; only
+                // those few rows are merged (sorted), never the patient's other entries.
                 let q = EntryQuery { ascending, ..texts(20, 0) };
-                let binds = [vec![t("p1"), t("message"), t("visit"), t("acp")], page()].concat();
-                let p = plan(entry_page_sql(&q, &entry_where(&q)), binds).await;
-                assert_walks(b, "Communication", &p, "timeline_entries_patient_idx", false);
+                let (sql, binds) = texts_page(&q);
+                let p = plan(sql, binds).await;
+                assert_merges_kinds(b, "Communication", &p);
                 let q = VitalQuery { ascending, limit: 20, ..VitalQuery::default() };
                 let p = plan(vital_page_sql(&q, &vital_where(&q)), [vec![t("p1")], page()].concat()).await;
                 assert_walks(b, "Observation", &p, "vital_signs_time_idx", false);
             }
             let q = EntryQuery { kinds: vec!["acp".into()], ..texts(20, 0) };
-            let p =
-                plan(entry_page_sql(&q, &entry_where(&q)), [vec![t("p1"), t("acp")], page()].concat()).await;
-            assert_walks(b, "Communication of one kind", &p, "timeline_entries_kind_idx", false);
+            let (sql, binds) = texts_page(&q);
+            let p = plan(sql, binds).await;
+            assert_merges_kinds(b, "Communication of one kind", &p);
             let count = format!(
                 "select count(*) from timeline_entries where patient_id = $1{}",
                 entry_where(&texts(20, 0)).sql

@@ -1,5 +1,11 @@
 //! `tsunagu`: the one binary. Serves the pages and API, and runs the operator's commands.
 
+/// mimalloc instead of the system allocator: under load glibc malloc kept far more memory
+/// resident (an arena per thread, freed memory retained), and allocation is a visible share of
+/// the server's CPU profile (docs/performance.md, "Memory").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config;
 mod directory_cli;
 mod r#gen;
