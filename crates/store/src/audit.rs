@@ -49,6 +49,29 @@ impl From<EventRow> for StoredEvent {
 pub(crate) const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_login, action, target_kind, target_id, \
      patient_id, address, outcome, detail, via, prev_hash, hash";
 
+/// Binds the 14 values of a stored event in [`EVENT_COLUMNS`] order.
+macro_rules! bind_event {
+    ($q:expr, $stored:expr) => {{
+        let s: &tsunagu_domain::audit::StoredEvent = $stored;
+        let e = &s.event;
+        $q.bind(s.seq)
+            .bind(e.at.micros())
+            .bind(&e.actor_id)
+            .bind(&e.actor_login)
+            .bind(&e.action)
+            .bind(&e.target_kind)
+            .bind(&e.target_id)
+            .bind(&e.patient_id)
+            .bind(&e.address)
+            .bind(&e.outcome)
+            .bind(&e.detail)
+            .bind(&e.via)
+            .bind(&s.prev_hash)
+            .bind(&s.hash)
+    }};
+}
+pub(crate) use bind_event;
+
 /// A search of the audit log (the FHIR `AuditEvent` search): every filter given must hold.
 /// Each filter has an index: `(patient_id, seq)`, `(actor_id, seq)`, `(action, seq)`, `(at)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -244,28 +267,11 @@ impl Tx {
                         .fetch_one(&mut **t)
                         .await?;
                 let stored = ChainHead { seq, hash }.append(event);
-                let e = &stored.event;
                 let sql = format!(
                     "insert into audit_events ({EVENT_COLUMNS}) \
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 );
-                sqlx::query(&sql)
-                    .bind(stored.seq)
-                    .bind(e.at.micros())
-                    .bind(&e.actor_id)
-                    .bind(&e.actor_login)
-                    .bind(&e.action)
-                    .bind(&e.target_kind)
-                    .bind(&e.target_id)
-                    .bind(&e.patient_id)
-                    .bind(&e.address)
-                    .bind(&e.outcome)
-                    .bind(&e.detail)
-                    .bind(&e.via)
-                    .bind(&stored.prev_hash)
-                    .bind(&stored.hash)
-                    .execute(&mut **t)
-                    .await?;
+                bind_event!(sqlx::query(&sql), &stored).execute(&mut **t).await?;
                 sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1")
                     .bind(stored.seq)
                     .bind(&stored.hash)

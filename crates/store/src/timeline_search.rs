@@ -194,6 +194,12 @@ fn vital_where(q: &VitalQuery) -> Where {
 fn entry_where(q: &EntryQuery) -> Where {
     let mut w = Where::new();
     w.texts_in("kind", &q.kinds);
+    entry_conditions(&mut w, q);
+    w
+}
+
+/// The conditions of a text-entry search besides its kinds.
+fn entry_conditions(w: &mut Where, q: &EntryQuery) {
     match q.urgent {
         // Written out, as in the partial index of urgent messages.
         Some(true) => w.sql.push_str(" and urgent = true"),
@@ -202,7 +208,6 @@ fn entry_where(q: &EntryQuery) -> Where {
     }
     w.int(" and created_at >= ?", q.written_from);
     w.int(" and created_at < ?", q.written_to);
-    w
 }
 
 macro_rules! bind_all {
@@ -241,14 +246,7 @@ fn vital_page_sql(q: &VitalQuery, w: &Where) -> String {
 fn entry_page_query(q: &EntryQuery, limit: i64, offset: i64) -> (String, Vec<Bind>) {
     let dir = if q.ascending { "asc" } else { "desc" };
     let mut w = Where::new();
-    match q.urgent {
-        // Written out, as in the partial index of urgent messages.
-        Some(true) => w.sql.push_str(" and urgent = true"),
-        Some(false) => w.sql.push_str(" and urgent = false"),
-        None => {}
-    }
-    w.int(" and created_at >= ?", q.written_from);
-    w.int(" and created_at < ?", q.written_to);
+    entry_conditions(&mut w, q);
     let rest = w.sql.clone();
     let each = w.next();
     w.binds.push(Bind::Int(offset.saturating_add(limit).saturating_add(1)));

@@ -315,22 +315,7 @@ pub(crate) async fn insert_events(
     }
     let mut q = sqlx::query(&sql);
     for s in events {
-        let e = &s.event;
-        q = q
-            .bind(s.seq)
-            .bind(e.at.micros())
-            .bind(&e.actor_id)
-            .bind(&e.actor_login)
-            .bind(&e.action)
-            .bind(&e.target_kind)
-            .bind(&e.target_id)
-            .bind(&e.patient_id)
-            .bind(&e.address)
-            .bind(&e.outcome)
-            .bind(&e.detail)
-            .bind(&e.via)
-            .bind(&s.prev_hash)
-            .bind(&s.hash);
+        q = crate::audit::bind_event!(q, s);
     }
     q.execute(conn).await.map(|_| ())
 }
