@@ -430,10 +430,14 @@ impl Writer {
         let answer = tokio::select! {
             biased;
             a = &mut rx => a,
-            g = self.lock() => {
-                let mut g = g?;
+            // No time limit here, unlike `begin`: this member's work is already in the group
+            // and will be committed; giving up would report a failure for a write that lands.
+            g = self.shared.state.clone().lock_owned() => {
+                let mut g = g;
                 match rx.try_recv() {
                     Ok(a) => Ok(a),
+                    // Closed: what was pending was committed by `close`; nothing more is.
+                    Err(_) if g.closed => return Err(StoreError::Database(sqlx::Error::PoolClosed)),
                     Err(_) => {
                         let w = self.clone();
                         tokio::spawn(async move {
