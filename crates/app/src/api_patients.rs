@@ -6,10 +6,11 @@
 
 use tsunagu_domain::audit::{Action, Outcome};
 use tsunagu_domain::person::{Duty, Profession};
-use tsunagu_domain::sharing::{Access, AccessFacts, MemberStatus, TeamRole, decide};
+use tsunagu_domain::sharing::{Access, AccessFacts, decide};
 use tsunagu_store::patients::PatientRow;
-use tsunagu_store::people::AffiliationRow;
+use tsunagu_store::people::{AffiliationRow, Credential};
 
+use crate::auth::SETTING_REQUIRE_SECOND_FACTOR;
 use crate::sharing::{NewPatient, Opened};
 use crate::{Actor, App, AppError, Result};
 
@@ -87,18 +88,14 @@ impl App {
             let (_, name, org) = match known {
                 Some(c) => c,
                 None => {
-                    let name = self
+                    // The physician and their affiliations in one query.
+                    let account = self
                         .store
-                        .user_by_id(&p.attending_physician_id)
-                        .await?
-                        .map(|u| u.display_name)
-                        .unwrap_or_default();
-                    let org = self
-                        .store
-                        .affiliations_of(&p.attending_physician_id)
-                        .await?
-                        .into_iter()
-                        .next()
+                        .account(Credential::User(&p.attending_physician_id), SETTING_REQUIRE_SECOND_FACTOR)
+                        .await?;
+                    let name = account.as_ref().map(|a| a.user.display_name.clone()).unwrap_or_default();
+                    let org = account
+                        .and_then(|a| a.affiliations.into_iter().next())
                         .map(|a| (a.organisation_id, a.organisation_name));
                     let c = (p.attending_physician_id.clone(), name, org);
                     cache.push(c.clone());
@@ -167,16 +164,14 @@ impl App {
         let now = self.now();
         let mut found = Vec::new();
         for c in self.store.patient_candidates(&actor.user_id).await? {
-            let membership = match (&c.member_role, &c.member_status) {
-                (Some(r), Some(s)) => TeamRole::from_code(r)
-                    .zip(MemberStatus::from_code(s))
-                    .map(|(r, s)| (r, s, c.member_ends_at)),
-                _ => None,
-            };
             let access = decide(&AccessFacts {
                 now,
                 is_attending: c.patient.attending_physician_id == actor.user_id,
-                membership,
+                membership: AccessFacts::membership_of(
+                    c.member_role.as_deref(),
+                    c.member_status.as_deref(),
+                    c.member_ends_at,
+                ),
                 consent_active: c.consents_in_force > 0,
                 emergency_until: None,
             });

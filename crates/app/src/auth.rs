@@ -7,7 +7,7 @@ use tsunagu_domain::audit::{Action, NewEvent, Outcome};
 use tsunagu_domain::person::{Duty, Login, Profession, check_password};
 use tsunagu_domain::throttle::{self, Failures};
 use tsunagu_domain::{FieldError, Invalid, Timestamp, UserId};
-use tsunagu_store::people::{AffiliationRow, UserRow};
+use tsunagu_store::people::{Account, AffiliationRow, Credential, UserRow};
 use tsunagu_store::security::{ThrottleRow, TokenRow};
 
 use crate::secret::{new_recovery_code, new_token, normalise_recovery_code, token_hash};
@@ -91,7 +91,7 @@ const STAGE_SECOND_FACTOR: &str = "second_factor";
 const SECOND_FACTOR_SECS: i64 = 5 * 60;
 /// `last_seen_at` is written at most this often, so reading pages does not write on every request.
 const TOUCH_SECS: i64 = 60;
-const SETTING_REQUIRE_SECOND_FACTOR: &str = "require_second_factor";
+pub(crate) const SETTING_REQUIRE_SECOND_FACTOR: &str = "require_second_factor";
 
 fn bad_credentials() -> AppError {
     AppError::Invalid(Invalid::one("password", "error.bad_credentials"))
@@ -387,7 +387,13 @@ impl App {
     pub async fn authenticate_session(&self, token: &str, address: Option<String>) -> Result<Actor> {
         let now = self.now();
         let th = token_hash(token);
-        let s = self.store.session(&th).await?.ok_or(AppError::Unauthenticated)?;
+        // The session and its person in one query.
+        let account = self
+            .store
+            .account(Credential::Session(&th), SETTING_REQUIRE_SECOND_FACTOR)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let s = account.session.clone().ok_or(AppError::Unauthenticated)?;
         if s.stage != STAGE_FULL {
             return Err(AppError::Unauthenticated);
         }
@@ -415,40 +421,17 @@ impl App {
             tx.touch_session(&th, now.micros()).await?;
             tx.commit().await?;
         }
-        self.actor(&s.user_id, AuthVia::Session { token_hash: th }, address).await
+        actor_of(account, AuthVia::Session { token_hash: th }, address)
     }
 
     /// Builds the actor for an account.
     pub async fn actor(&self, user_id: &str, via: AuthVia, address: Option<String>) -> Result<Actor> {
-        // The person, their duties and the second-factor setting in one query: every
-        // authenticated request comes through here.
-        let a = self
+        let account = self
             .store
-            .account(user_id, SETTING_REQUIRE_SECOND_FACTOR)
+            .account(Credential::User(user_id), SETTING_REQUIRE_SECOND_FACTOR)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        if a.user.disabled_at.is_some() {
-            return Err(AppError::Unauthenticated);
-        }
-        let duties = a.duties().into_iter().filter_map(Duty::from_code).collect();
-        let affiliations = self.store.affiliations_of(&a.user.id).await?;
-        let has_totp = a.user.totp_enabled_at.is_some();
-        let must_enrol = matches!(via, AuthVia::Session { .. })
-            && a.setting.as_deref() == Some("true")
-            && !self.has_second_factor(&a.user).await?;
-        let u = a.user;
-        Ok(Actor {
-            profession: Profession::from_code(&u.profession).unwrap_or(Profession::Clerk),
-            user_id: u.id,
-            login: u.login,
-            display_name: u.display_name,
-            duties,
-            affiliations,
-            via,
-            address,
-            must_enrol_second_factor: must_enrol,
-            has_totp,
-        })
+        actor_of(account, via, address)
     }
 
     /// Ends the actor's session.
@@ -679,14 +662,48 @@ impl App {
     /// The actor behind a bearer token.
     pub async fn authenticate_token(&self, token: &str, address: Option<String>) -> Result<Actor> {
         let now = self.now();
-        let t = self.store.token(&token_hash(token)).await?;
-        let t = match t {
-            Some(t) if t.revoked_at.is_none() && t.disabled_at.is_none() && t.expires_at > now.micros() => t,
+        // The token and its person in one query: every API request comes through here.
+        let account = self
+            .store
+            .account(Credential::Token(&token_hash(token)), SETTING_REQUIRE_SECOND_FACTOR)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        let t = match &account.token {
+            Some(t) if t.revoked_at.is_none() && t.disabled_at.is_none() && t.expires_at > now.micros() => {
+                t.clone()
+            }
             _ => return Err(AppError::Unauthenticated),
         };
         self.touch_token(&t, now).await;
-        self.actor(&t.user_id, AuthVia::Token { id: t.id, read_only: t.read_only }, address).await
+        actor_of(account, AuthVia::Token { id: t.id, read_only: t.read_only }, address)
     }
+}
+
+/// The actor of an account read for a request. A disabled account is no actor. A browser
+/// session must enrol a second factor first when the region requires one and the person has
+/// none.
+fn actor_of(a: Account, via: AuthVia, address: Option<String>) -> Result<Actor> {
+    if a.user.disabled_at.is_some() {
+        return Err(AppError::Unauthenticated);
+    }
+    let duties = a.duties.iter().filter_map(|d| Duty::from_code(d)).collect();
+    let has_totp = a.user.totp_enabled_at.is_some();
+    let must_enrol = matches!(via, AuthVia::Session { .. })
+        && a.setting.as_deref() == Some("true")
+        && !(has_totp || a.has_passkey);
+    let u = a.user;
+    Ok(Actor {
+        profession: Profession::from_code(&u.profession).unwrap_or(Profession::Clerk),
+        user_id: u.id,
+        login: u.login,
+        display_name: u.display_name,
+        duties,
+        affiliations: a.affiliations,
+        via,
+        address,
+        must_enrol_second_factor: must_enrol,
+        has_totp,
+    })
 }
 
 fn make_totp(secret_b32: &str, login: &str) -> Result<totp_rs::TOTP> {

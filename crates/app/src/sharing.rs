@@ -4,7 +4,7 @@
 //! does not exist and one the actor may not see.
 
 use serde::{Deserialize, Serialize};
-use tsunagu_domain::audit::{Action, Outcome};
+use tsunagu_domain::audit::{Action, NewEvent, Outcome};
 use tsunagu_domain::person::Profession;
 use tsunagu_domain::sharing::{
     Access, AccessFacts, CareLevel, CarePlace, Consenter, EntryKind, MemberStatus, Resuscitation, Sex,
@@ -13,8 +13,8 @@ use tsunagu_domain::sharing::{
 use tsunagu_domain::validation::text;
 use tsunagu_domain::{FieldError, Invalid, Timestamp};
 use tsunagu_store::patients::{
-    ConsentRow, EmergencyRow, EntryFilter, EntryRow, MemberRow, PatientRow, PatientVersionRow, TeamEventRow,
-    VitalRow,
+    ConsentRow, EmergencyRow, EntryFilter, EntryRow, GateRow, MemberRow, PatientRow, PatientVersionRow,
+    TeamEventRow, VitalRow,
 };
 
 use crate::live::PatientEvent;
@@ -30,6 +30,9 @@ pub const PAGE_SIZE: i64 = 20;
 pub struct Opened {
     pub patient: PatientRow,
     pub access: Access,
+    /// Someone's emergency view of the patient is not yet seen by the attending physician
+    /// (the attending physician's next read marks it seen).
+    pub unseen_emergencies: bool,
 }
 
 /// A new patient as submitted.
@@ -205,6 +208,18 @@ pub struct PatientPage {
     pub more: bool,
     /// The latest ACP entry (the newest version), whatever page of the timeline is shown.
     pub acp: Option<EntryRow>,
+    /// Emergency views of the patient, newest first: for the attending physician only.
+    pub emergency_notices: Vec<EmergencyNotice>,
+}
+
+/// The writes a read of a patient owes before it answers (see `App::write_read`).
+#[derive(Default)]
+pub(crate) struct ReadRecord {
+    events: Vec<NewEvent>,
+    /// Entries shown to the reader for the first time.
+    unread: Vec<String>,
+    /// The patient whose emergency views the attending physician has now seen.
+    mark_seen: Option<String>,
 }
 
 /// A patient in "my patients".
@@ -329,16 +344,17 @@ impl App {
             self.store.append_audit(vec![refused("patient")]).await?;
             return Err(AppError::NotFound);
         };
-        let Some(patient) = self.store.patient(&pid).await? else {
+        // The patient and every fact the rule needs, in one query.
+        let Some(g) = self.store.gate(&pid, &actor.user_id, now.micros()).await? else {
             self.store.append_audit(vec![refused("patient")]).await?;
             return Err(AppError::NotFound);
         };
-        let access = self.access_of(actor, &patient).await?;
+        let access = self.access_from(actor, &g);
         if access == Access::None {
-            self.store.append_audit(vec![refused("patient").patient(&patient.id)]).await?;
+            self.store.append_audit(vec![refused("patient").patient(&g.patient.id)]).await?;
             return Err(AppError::NotFound);
         }
-        Ok(Opened { patient, access })
+        Ok(Opened { unseen_emergencies: g.unseen_emergencies == 1, patient: g.patient, access })
     }
 
     /// Records a refusal about patient `id` (named in the event when it is a real patient: the
@@ -362,24 +378,27 @@ impl App {
         }
     }
 
+    /// What `actor` may do with a patient the caller already holds (no audit event).
     async fn access_of(&self, actor: &Actor, patient: &PatientRow) -> Result<Access> {
-        let now = self.now();
-        let membership = self.store.membership(&patient.id, &actor.user_id).await?.and_then(|m| {
-            Some((TeamRole::from_code(&m.role)?, MemberStatus::from_code(&m.status)?, m.ends_at))
-        });
-        let consent_active = self.store.active_consent(&patient.id).await?.is_some();
-        let emergency_until = if self.is_emergency_physician(actor) {
-            self.store.open_emergency(&patient.id, &actor.user_id, now.micros()).await?.map(|e| e.expires_at)
-        } else {
-            None
-        };
-        Ok(decide(&AccessFacts {
-            now,
-            is_attending: patient.attending_physician_id == actor.user_id,
-            membership,
-            consent_active,
-            emergency_until,
-        }))
+        Ok(match self.store.gate(&patient.id, &actor.user_id, self.now().micros()).await? {
+            Some(g) => self.access_from(actor, &g),
+            None => Access::None,
+        })
+    }
+
+    /// The access rule applied to the gate's facts.
+    fn access_from(&self, actor: &Actor, g: &GateRow) -> Access {
+        decide(&AccessFacts {
+            now: self.now(),
+            is_attending: g.patient.attending_physician_id == actor.user_id,
+            membership: AccessFacts::membership_of(
+                g.member_role.as_deref(),
+                g.member_status.as_deref(),
+                g.member_ends_at,
+            ),
+            consent_active: g.consent_active == 1,
+            emergency_until: if self.is_emergency_physician(actor) { g.emergency_until } else { None },
+        })
     }
 
     /// A physician of an organisation marked as an emergency hospital.
@@ -401,19 +420,42 @@ impl App {
         if !o.access.can_read() {
             return Err(self.refused(actor, &o.patient.id, "patient", AppError::NotFound).await);
         }
-        let now = self.now();
-        let read = actor.event(now, Action::PatientRead, Outcome::Success).patient(&o.patient.id);
-        if o.access == Access::Member(TeamRole::Attending)
-            && self.store.has_unseen_emergencies(&o.patient.id).await?
-        {
-            let mut tx = self.store.begin().await?;
-            tx.mark_emergencies_seen(&o.patient.id, now.micros()).await?;
-            tx.append_audit(read).await?;
-            tx.commit().await?;
-        } else {
-            self.store.append_audit(vec![read]).await?;
-        }
+        let record = self.read_record(actor, &o);
+        self.write_read(actor, record).await?;
         Ok(o)
+    }
+
+    /// What reading an opened patient owes: its audit event, and the marking of emergency
+    /// views as seen when the attending physician reads.
+    fn read_record(&self, actor: &Actor, o: &Opened) -> ReadRecord {
+        let read = actor.event(self.now(), Action::PatientRead, Outcome::Success).patient(&o.patient.id);
+        let attending = o.access == Access::Member(TeamRole::Attending);
+        ReadRecord {
+            events: vec![read],
+            unread: Vec::new(),
+            mark_seen: (attending && o.unseen_emergencies).then(|| o.patient.id.clone()),
+        }
+    }
+
+    /// Writes what a read owes, before it answers: audit events alone join the writer's next
+    /// commit; with entries to mark read or emergency views to mark seen, one transaction.
+    async fn write_read(&self, actor: &Actor, r: ReadRecord) -> Result<()> {
+        if r.unread.is_empty() && r.mark_seen.is_none() {
+            return Ok(self.store.append_audit(r.events).await?);
+        }
+        let now = self.now().micros();
+        let mut tx = self.store.begin().await?;
+        if let Some(patient_id) = &r.mark_seen {
+            tx.mark_emergencies_seen(patient_id, now).await?;
+        }
+        if !r.unread.is_empty() {
+            tx.mark_read(&r.unread, &actor.user_id, now).await?;
+        }
+        for e in r.events {
+            tx.append_audit(e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Where a patient lives, for "providers near my patient": opened (and audited) like any
@@ -1274,17 +1316,21 @@ impl App {
         if !o.access.can_read() {
             return Err(self.refused(actor, &o.patient.id, "timeline", AppError::NotFound).await);
         }
-        let (views, _more) = self.read_timeline(actor, &o, filter).await?;
+        let mut record = ReadRecord::default();
+        let (views, _more) = self.read_timeline(actor, &o, filter, &mut record).await?;
+        self.write_read(actor, record).await?;
         Ok((o, views))
     }
 
     /// A page of an opened patient's timeline and whether older entries follow (one more than
-    /// the page is fetched to know). Only what is shown is marked read; the read is audited.
+    /// the page is fetched to know). Only what is shown is to be marked read; the read is to be
+    /// audited: both go into `record`, which the caller writes before answering.
     async fn read_timeline(
         &self,
         actor: &Actor,
         o: &Opened,
         filter: EntryFilter,
+        record: &mut ReadRecord,
     ) -> Result<(Vec<EntryView>, bool)> {
         let now = self.now();
         let mut filter = filter;
@@ -1296,22 +1342,12 @@ impl App {
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let shown = entries.len();
         let views = self.entry_views(&o.patient, entries).await?;
-        let unread: Vec<String> = views
-            .iter()
-            .filter(|v| !v.reader_ids.contains(&actor.user_id))
-            .map(|v| v.entry.id.clone())
-            .collect();
-        let event =
-            actor.event(now, Action::TimelineRead, Outcome::Success).patient(&o.patient.id).detail(shown);
-        if unread.is_empty() {
-            // Nothing new to mark: the audit event alone (it joins the writer's next commit).
-            self.store.append_audit(vec![event]).await?;
-        } else {
-            let mut tx = self.store.begin().await?;
-            tx.mark_read(&unread, &actor.user_id, now.micros()).await?;
-            tx.append_audit(event).await?;
-            tx.commit().await?;
-        }
+        record.unread.extend(
+            views.iter().filter(|v| !v.reader_ids.contains(&actor.user_id)).map(|v| v.entry.id.clone()),
+        );
+        record.events.push(
+            actor.event(now, Action::TimelineRead, Outcome::Success).patient(&o.patient.id).detail(shown),
+        );
         Ok((views, more))
     }
 
@@ -1393,7 +1429,13 @@ impl App {
         patient_id: &str,
         filter: Option<EntryFilter>,
     ) -> Result<PatientPage> {
-        let o = self.open_patient(actor, patient_id).await?;
+        let o = self.patient_access(actor, patient_id).await?;
+        if !o.access.can_read() {
+            return Err(self.refused(actor, &o.patient.id, "patient", AppError::NotFound).await);
+        }
+        // Everything the page reads is audited, and written, together before it answers: one
+        // wait for the writer, not one per part.
+        let mut record = self.read_record(actor, &o);
         let now = self.now().micros();
         let consent = self.store.active_consent(&o.patient.id).await?;
         let support_center = match &o.patient.support_center_id {
@@ -1436,11 +1478,19 @@ impl App {
             );
         }
         let (entries, more) = match filter {
-            Some(f) => self.read_timeline(actor, &o, f).await?,
+            Some(f) => self.read_timeline(actor, &o, f, &mut record).await?,
             None => (Vec::new(), false),
         };
         let acp = self.latest_acp(&o.patient.id).await?;
-        Ok(PatientPage { opened: o, consent, support_center, team, entries, more, acp })
+        // The attending physician sees who opened an emergency view of the patient.
+        let emergency_notices = if o.access == Access::Member(TeamRole::Attending) {
+            record.events.push(self.notices_read(actor, &o.patient.id));
+            self.notices_of(&o.patient.id).await?
+        } else {
+            Vec::new()
+        };
+        self.write_read(actor, record).await?;
+        Ok(PatientPage { opened: o, consent, support_center, team, entries, more, acp, emergency_notices })
     }
 
     /// One of the actor's own entries, with the patient page's context, to write its
@@ -1663,21 +1713,28 @@ impl App {
         if !o.access.can_read() {
             return Err(self.refused(actor, &o.patient.id, "emergency notices", AppError::NotFound).await);
         }
+        let out = self.notices_of(&o.patient.id).await?;
+        self.store.append_audit(vec![self.notices_read(actor, &o.patient.id)]).await?;
+        Ok(out)
+    }
+
+    /// The emergency views of a patient with who opened them (the caller passed the gate).
+    async fn notices_of(&self, patient_id: &str) -> Result<Vec<EmergencyNotice>> {
         let mut cards = Cards::default();
         let mut out = Vec::new();
-        for access in self.store.emergency_accesses(&o.patient.id).await? {
+        for access in self.store.emergency_accesses(patient_id).await? {
             let person = self.person_card(&mut cards, &access.user_id).await?;
             out.push(EmergencyNotice { access, person });
         }
-        self.store
-            .append_audit(vec![
-                actor
-                    .event(self.now(), Action::PatientRead, Outcome::Success)
-                    .patient(&o.patient.id)
-                    .detail("emergency notices"),
-            ])
-            .await?;
         Ok(out)
+    }
+
+    /// The audit event of reading a patient's emergency notices.
+    fn notices_read(&self, actor: &Actor, patient_id: &str) -> NewEvent {
+        actor
+            .event(self.now(), Action::PatientRead, Outcome::Success)
+            .patient(patient_id)
+            .detail("emergency notices")
     }
 
     /// The gate of a patient's access log (the page and the FHIR `AuditEvent` search): the

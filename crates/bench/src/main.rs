@@ -102,6 +102,10 @@ struct Args {
     /// Length of the write run the server is killed in the middle of.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     kill_run: Duration,
+    /// A setting for the server, `TSUNAGU_NAME=value` (repeatable), e.g.
+    /// `--server-env TSUNAGU_MAX_CONNECTIONS=4` to size its reader pool.
+    #[arg(long, value_parser = parse_server_env)]
+    server_env: Vec<(String, String)>,
     /// Append the server's output here (default: discarded).
     #[arg(long)]
     server_log: Option<PathBuf>,
@@ -111,6 +115,16 @@ struct Args {
     /// Keep the temporary folder (database, logs) after the run.
     #[arg(long)]
     keep: bool,
+}
+
+/// `TSUNAGU_NAME=value`: only the server's own settings.
+fn parse_server_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if k.starts_with("TSUNAGU_") && k.len() > "TSUNAGU_".len() => {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!("bad server setting {s:?}: use TSUNAGU_NAME=value")),
+    }
 }
 
 /// `10s`, `500ms`, `2m`.
@@ -188,6 +202,10 @@ async fn run(args: Args) -> Result<bool> {
     println!();
     println!("- machine: {}", report::machine());
     println!("- server: {}", bin_path.display());
+    if !args.server_env.is_empty() {
+        let settings: Vec<String> = args.server_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("- server settings: {}", settings.join(" "));
+    }
 
     // 1. The database.
     let mut pg = None;
@@ -213,6 +231,7 @@ async fn run(args: Args) -> Result<bool> {
         database_url: database_url.clone(),
         data_dir: data_dir.clone(),
         log: args.server_log.clone(),
+        env: args.server_env.clone(),
     };
     if fresh {
         say!("loading the demo region");

@@ -21,6 +21,8 @@ pub struct Binary {
     pub data_dir: PathBuf,
     /// Where the server's output goes (`None`: discarded).
     pub log: Option<PathBuf>,
+    /// Settings given to every command on top of the benchmark's own (`--server-env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Binary {
@@ -37,6 +39,7 @@ impl Binary {
             .env("TSUNAGU_DATA_DIR", &self.data_dir)
             .env("TSUNAGU_DEMO_WHEN_EMPTY", "false")
             .env_remove("TSUNAGU_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }

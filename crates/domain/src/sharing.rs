@@ -128,6 +128,18 @@ pub struct AccessFacts {
     pub emergency_until: Option<i64>,
 }
 
+impl AccessFacts {
+    /// A membership as stored (role and status codes, end): `None` without one, or when a code
+    /// is not a known one (which then grants nothing).
+    pub fn membership_of(
+        role: Option<&str>,
+        status: Option<&str>,
+        ends_at: Option<i64>,
+    ) -> Option<(TeamRole, MemberStatus, Option<i64>)> {
+        Some((TeamRole::from_code(role?)?, MemberStatus::from_code(status?)?, ends_at))
+    }
+}
+
 /// What an actor may do with one patient's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -37,6 +37,24 @@ const PATIENT_COLUMNS: &str = "id, name, name_kana, name_folded, birth_date, sex
      conditions, allergies, medications, attending_physician_id, registered_by, version, created_at, \
      updated_at, latitude, longitude";
 
+/// Everything the patient gate decides on, for one person and one patient, read in one query:
+/// the patient, the person's membership, whether a consent is in force, the person's open
+/// emergency view, and whether anyone's emergency view waits to be seen by the attending physician.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct GateRow {
+    #[sqlx(flatten)]
+    pub patient: PatientRow,
+    pub member_role: Option<String>,
+    pub member_status: Option<String>,
+    pub member_ends_at: Option<i64>,
+    /// 1 when a consent is in force.
+    pub consent_active: i64,
+    /// When the person's open emergency view of the patient ends (none open: `None`).
+    pub emergency_until: Option<i64>,
+    /// 1 when someone's emergency view of the patient is not yet seen by the attending physician.
+    pub unseen_emergencies: i64,
+}
+
 /// An earlier version of a patient's summary: its fields as JSON, and who replaced it when.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PatientVersionRow {
@@ -270,19 +288,6 @@ pub(crate) fn entry_times_sql(n: usize) -> String {
 }
 
 impl Store {
-    /// Whether someone opened an emergency view of the patient that the attending physician
-    /// has not yet seen (a read, so a plain read of the patient need not take the writer).
-    pub async fn has_unseen_emergencies(&self, patient_id: &str) -> Result<bool> {
-        let row: Option<(i64,)> = read!(self, |c| sqlx::query_as(
-            "select cast(1 as bigint) from emergency_accesses \
-             where patient_id = $1 and seen_by_attending_at is null limit 1"
-        )
-        .bind(patient_id)
-        .fetch_optional(c)
-        .await)?;
-        Ok(row.is_some())
-    }
-
     /// Where a patient lives (latitude, longitude), when recorded. Callers go through the
     /// patient gate first.
     pub async fn patient_location(&self, id: &str) -> Result<Option<(f64, f64)>> {
@@ -292,6 +297,31 @@ impl Store {
                 .fetch_optional(c)
                 .await)?;
         Ok(r.and_then(|(a, b)| a.zip(b)))
+    }
+
+    /// The gate's facts about patient `id` for person `user_id` at `now` (see [`GateRow`]):
+    /// one statement, every part of it an index probe. `None`: no such patient.
+    pub async fn gate(&self, id: &str, user_id: &str, now: i64) -> Result<Option<GateRow>> {
+        let columns = PATIENT_COLUMNS.split(", ").map(|c| format!("p.{}", c.trim())).collect::<Vec<_>>();
+        let sql = format!(
+            "select {}, m.role as member_role, m.status as member_status, m.ends_at as member_ends_at, \
+             cast(case when exists (select 1 from consents c where c.patient_id = p.id \
+             and c.withdrawn_at is null) then 1 else 0 end as bigint) as consent_active, \
+             (select max(e.expires_at) from emergency_accesses e where e.patient_id = p.id \
+             and e.user_id = $2 and e.expires_at > $3) as emergency_until, \
+             cast(case when exists (select 1 from emergency_accesses e \
+             where e.patient_id = p.id and e.seen_by_attending_at is null) \
+             then 1 else 0 end as bigint) as unseen_emergencies \
+             from patients p left join team_members m on m.patient_id = p.id and m.user_id = $2 \
+             where p.id = $1",
+            columns.join(", ")
+        );
+        Ok(read!(self, |c| sqlx::query_as::<_, GateRow>(&sql)
+            .bind(id)
+            .bind(user_id)
+            .bind(now)
+            .fetch_optional(c)
+            .await)?)
     }
 
     pub async fn patient(&self, id: &str) -> Result<Option<PatientRow>> {
@@ -838,7 +868,7 @@ impl Tx {
     }
 
     /// Marks the patient's emergency views as seen by the attending physician (see
-    /// [`Store::has_unseen_emergencies`] to skip the write when there are none).
+    /// [`GateRow::unseen_emergencies`] to skip the write when there are none).
     pub async fn mark_emergencies_seen(&mut self, patient_id: &str, now: i64) -> Result<()> {
         exec_tx!(self, |c| sqlx::query(
             "update emergency_accesses set seen_by_attending_at = $2 \

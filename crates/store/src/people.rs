@@ -1,5 +1,6 @@
 //! People: accounts, duties and affiliations.
 
+use crate::security::{SessionRow, TokenRow};
 use crate::{Result, Store, Tx, exec_tx, read};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -21,21 +22,115 @@ pub struct UserRow {
 const USER_COLUMNS: &str = "id, login, display_name, display_name_kana, profession, email, \
      password_hash, totp_secret, totp_enabled_at, totp_last_step, disabled_at, created_at";
 
-/// A person as [`Store::account`] reads them.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AccountRow {
-    #[sqlx(flatten)]
-    pub user: UserRow,
-    /// Duty codes, comma-separated and sorted (`None`: no duty).
-    pub duties: Option<String>,
-    /// The value of the setting asked for, if set.
-    pub setting: Option<String>,
+/// What a request names its person by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// The person's id (a certificate login, or a caller that already checked a credential).
+    User(&'a str),
+    /// The hash of an API bearer token.
+    Token(&'a str),
+    /// The hash of a browser session's token.
+    Session(&'a str),
 }
 
-impl AccountRow {
-    pub fn duties(&self) -> Vec<&str> {
-        self.duties.as_deref().map(|d| d.split(',').collect()).unwrap_or_default()
+/// A person as [`Store::account`] reads them for a request: the account, its duties,
+/// affiliations and second factors, one setting, and the credential's own row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub user: UserRow,
+    /// Duty codes, sorted.
+    pub duties: Vec<String>,
+    /// The value of the setting asked for, if set.
+    pub setting: Option<String>,
+    /// Whether the person has registered at least one passkey.
+    pub has_passkey: bool,
+    /// Ordered by organisation name.
+    pub affiliations: Vec<AffiliationRow>,
+    /// The token's row (for [`Credential::Token`]).
+    pub token: Option<TokenRow>,
+    /// The session's row (for [`Credential::Session`]).
+    pub session: Option<SessionRow>,
+}
+
+/// One row of [`Store::account`]'s query: the person with one of their affiliations (none:
+/// no affiliation), and the credential's columns (`c_…`; absent for [`Credential::User`]).
+#[derive(sqlx::FromRow)]
+struct AccountLine {
+    #[sqlx(flatten)]
+    user: UserRow,
+    duties: Option<String>,
+    setting: Option<String>,
+    passkeys: i64,
+    organisation_id: Option<String>,
+    organisation_name: Option<String>,
+    organisation_kind: Option<String>,
+    is_emergency_hospital: Option<bool>,
+    #[sqlx(default)]
+    c_id: Option<String>,
+    #[sqlx(default)]
+    c_token_hash: Option<String>,
+    #[sqlx(default)]
+    c_label: Option<String>,
+    #[sqlx(default)]
+    c_read_only: Option<bool>,
+    #[sqlx(default)]
+    c_created_at: Option<i64>,
+    #[sqlx(default)]
+    c_expires_at: Option<i64>,
+    #[sqlx(default)]
+    c_revoked_at: Option<i64>,
+    #[sqlx(default)]
+    c_last_used_at: Option<i64>,
+    #[sqlx(default)]
+    c_stage: Option<String>,
+    #[sqlx(default)]
+    c_last_seen_at: Option<i64>,
+    #[sqlx(default)]
+    c_address: Option<String>,
+}
+
+impl AccountLine {
+    fn affiliation(&self) -> Option<AffiliationRow> {
+        Some(AffiliationRow {
+            user_id: self.user.id.clone(),
+            organisation_id: self.organisation_id.clone()?,
+            organisation_name: self.organisation_name.clone()?,
+            organisation_kind: self.organisation_kind.clone()?,
+            is_emergency_hospital: self.is_emergency_hospital?,
+        })
     }
+
+    fn token(&self) -> Option<TokenRow> {
+        Some(TokenRow {
+            id: self.c_id.clone()?,
+            user_id: self.user.id.clone(),
+            token_hash: self.c_token_hash.clone()?,
+            label: self.c_label.clone()?,
+            read_only: self.c_read_only?,
+            created_at: self.c_created_at?,
+            expires_at: self.c_expires_at?,
+            revoked_at: self.c_revoked_at,
+            disabled_at: self.user.disabled_at,
+            last_used_at: self.c_last_used_at,
+        })
+    }
+
+    fn session(&self) -> Option<SessionRow> {
+        Some(SessionRow {
+            token_hash: self.c_token_hash.clone()?,
+            user_id: self.user.id.clone(),
+            stage: self.c_stage.clone()?,
+            created_at: self.c_created_at?,
+            last_seen_at: self.c_last_seen_at?,
+            address: self.c_address.clone(),
+            disabled_at: self.user.disabled_at,
+        })
+    }
+}
+
+/// The person's columns qualified with `u.` (the credential's table shares some names).
+fn user_columns_of_u() -> String {
+    USER_COLUMNS.split(", ").map(|c| format!("u.{}", c.trim())).collect::<Vec<_>>().join(", ")
 }
 
 /// An affiliation as listed with a person.
@@ -59,21 +154,64 @@ impl Store {
         Ok(read!(self, |c| sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(c).await)?)
     }
 
-    /// A person with their duties (sorted) and the value of one setting, in one query: what
-    /// every authenticated request needs to build its actor.
-    pub async fn account(&self, id: &str, setting: &str) -> Result<Option<AccountRow>> {
+    /// The person a credential names, with everything a request needs to build its actor, in
+    /// one query: every authenticated request comes through here. `None`: no such person,
+    /// token or session. Whether the credential is still valid is the caller's to decide.
+    pub async fn account(&self, by: Credential<'_>, setting: &str) -> Result<Option<Account>> {
+        let (credential, from, key) = match by {
+            Credential::User(_) => ("", "users u", "u.id = $1"),
+            Credential::Token(_) => (
+                "t.id as c_id, t.token_hash as c_token_hash, t.label as c_label, \
+                 t.read_only as c_read_only, t.created_at as c_created_at, \
+                 t.expires_at as c_expires_at, t.revoked_at as c_revoked_at, \
+                 t.last_used_at as c_last_used_at, ",
+                "api_tokens t join users u on u.id = t.user_id",
+                "t.token_hash = $1",
+            ),
+            Credential::Session(_) => (
+                "s.token_hash as c_token_hash, s.stage as c_stage, s.created_at as c_created_at, \
+                 s.last_seen_at as c_last_seen_at, s.address as c_address, ",
+                "sessions s join users u on u.id = s.user_id",
+                "s.token_hash = $1",
+            ),
+        };
+        let value = match by {
+            Credential::User(v) | Credential::Token(v) | Credential::Session(v) => v,
+        };
         let sql = format!(
-            "select {USER_COLUMNS}, \
-             (select string_agg(duty, ',' order by duty) from user_duties d where d.user_id = users.id) \
+            "select {credential}{user}, \
+             (select string_agg(duty, ',' order by duty) from user_duties d where d.user_id = u.id) \
              as duties, \
-             (select value from settings where key = $2) as setting \
-             from users where id = $1"
+             (select value from settings where key = $2) as setting, \
+             (select count(*) from passkeys k where k.user_id = u.id) as passkeys, \
+             a.organisation_id, o.name as organisation_name, o.kind as organisation_kind, \
+             o.is_emergency_hospital \
+             from {from} \
+             left join affiliations a on a.user_id = u.id \
+             left join organisations o on o.id = a.organisation_id \
+             where {key} order by o.name, a.organisation_id",
+            user = user_columns_of_u(),
         );
-        Ok(read!(self, |c| sqlx::query_as::<_, AccountRow>(&sql)
-            .bind(id)
+        let lines: Vec<AccountLine> = read!(self, |c| sqlx::query_as::<_, AccountLine>(&sql)
+            .bind(value)
             .bind(setting)
-            .fetch_optional(c)
-            .await)?)
+            .fetch_all(c)
+            .await)?;
+        let Some(first) = lines.first() else { return Ok(None) };
+        let token = matches!(by, Credential::Token(_)).then(|| first.token()).flatten();
+        let session = matches!(by, Credential::Session(_)).then(|| first.session()).flatten();
+        let affiliations = lines.iter().filter_map(AccountLine::affiliation).collect();
+        let duties =
+            first.duties.as_deref().map(|d| d.split(',').map(str::to_string).collect()).unwrap_or_default();
+        Ok(Some(Account {
+            user: first.user.clone(),
+            duties,
+            setting: first.setting.clone(),
+            has_passkey: first.passkeys > 0,
+            affiliations,
+            token,
+            session,
+        }))
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {

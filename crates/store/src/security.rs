@@ -147,17 +147,6 @@ impl Store {
         Ok(r.map(|r| r.0))
     }
 
-    pub async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>> {
-        Ok(read!(self, |c| sqlx::query_as::<_, TokenRow>(
-            "select t.id, t.user_id, t.token_hash, t.label, t.read_only, t.created_at, \
-             t.expires_at, t.revoked_at, u.disabled_at, t.last_used_at \
-             from api_tokens t join users u on u.id = t.user_id where t.token_hash = $1"
-        )
-        .bind(token_hash)
-        .fetch_optional(c)
-        .await)?)
-    }
-
     /// A person's tokens, newest first (without their hashes).
     pub async fn tokens_of(&self, user_id: &str) -> Result<Vec<TokenListRow>> {
         Ok(read!(self, |c| sqlx::query_as::<_, TokenListRow>(

@@ -9,7 +9,7 @@ use sqlx::Connection;
 use tsunagu_domain::Timestamp;
 use tsunagu_domain::audit::{Action, ChainHead, GENESIS_HASH, NewEvent, Outcome, StoredEvent, Verifier};
 use tsunagu_store::orgs::OrgRow;
-use tsunagu_store::people::UserRow;
+use tsunagu_store::people::{Credential, UserRow};
 use tsunagu_store::security::{InvitationRow, PasskeyRow, ThrottleRow, TokenRow};
 use tsunagu_store::testing::{self, TestDb};
 use tsunagu_store::{Backend, Store, StoreError};
@@ -683,7 +683,14 @@ async fn a_token_lookup_shows_a_disabled_users_disabled_at() {
         let mut tx = s.begin().await.expect("begin");
         tx.insert_token(&token).await.expect("token");
         tx.commit().await.expect("commit");
-        assert_eq!(s.token("th").await.expect("read"), Some(token.clone()), "{b:?}");
+        let by_token = |h: &'static str| async move {
+            s.account(Credential::Token(h), "require_second_factor")
+                .await
+                .expect("read")
+                .and_then(|a| a.token)
+        };
+        assert_eq!(by_token("th").await, Some(token.clone()), "{b:?}");
+        assert_eq!(by_token("unknown").await, None, "{b:?}");
 
         let mut tx = s.begin().await.expect("begin");
         expect_conflict(
@@ -697,7 +704,7 @@ async fn a_token_lookup_shows_a_disabled_users_disabled_at() {
         tx.set_disabled("u1", Some(77)).await.expect("disable");
         tx.commit().await.expect("commit");
         assert_eq!(
-            s.token("th").await.expect("read"),
+            by_token("th").await,
             Some(TokenRow { disabled_at: Some(77), ..token }),
             "{b:?}: the token must show its owner's disabling"
         );
@@ -1057,17 +1064,148 @@ async fn an_account_is_read_with_its_sorted_duties_and_the_setting_asked_for() {
         let (b, s) = (db.backend, &db.store);
         add_user(s, "u1", "hanako").await;
         add_user(s, "u2", "taro").await;
-        let a = s.account("u2", "require_second_factor").await.expect("read").expect("u2");
-        assert_eq!((a.duties(), a.setting.as_deref()), (Vec::<&str>::new(), None), "{b:?}");
+        let setting = "require_second_factor";
+        let a = s.account(Credential::User("u2"), setting).await.expect("read").expect("u2");
+        assert_eq!((a.duties.len(), a.setting.as_deref()), (0, None), "{b:?}");
+        assert!(a.affiliations.is_empty() && !a.has_passkey, "{b:?}");
+        assert_eq!((a.token.as_ref(), a.session.as_ref()), (None, None), "{b:?}");
         let mut tx = s.begin().await.expect("begin");
         tx.replace_duties("u1", &["region_admin", "auditor", "center_staff"]).await.expect("duties");
-        tx.put_setting("require_second_factor", "true").await.expect("setting");
+        tx.put_setting(setting, "true").await.expect("setting");
         tx.commit().await.expect("commit");
-        let a = s.account("u1", "require_second_factor").await.expect("read").expect("u1");
+        let a = s.account(Credential::User("u1"), setting).await.expect("read").expect("u1");
         assert_eq!(a.user.login, "hanako", "{b:?}");
-        assert_eq!(a.duties(), ["auditor", "center_staff", "region_admin"], "{b:?}");
+        assert_eq!(a.duties, ["auditor", "center_staff", "region_admin"], "{b:?}");
         assert_eq!(a.setting.as_deref(), Some("true"), "{b:?}");
-        assert_eq!(s.account("nobody", "require_second_factor").await.expect("read"), None, "{b:?}");
+        assert_eq!(s.account(Credential::User("nobody"), setting).await.expect("read"), None, "{b:?}");
+    }
+}
+
+/// What every authenticated request reads in its one query: the affiliations in name order (one
+/// row each, the duties not repeated), the passkey, and the credential's own row.
+#[tokio::test]
+async fn an_account_found_by_its_token_or_session_carries_affiliations_passkey_and_credential() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        add_user(s, "u1", "hanako").await;
+        let mut tx = s.begin().await.expect("begin");
+        let mut second = org("o2", None);
+        second.name = "あおば訪問看護".to_string();
+        second.is_emergency_hospital = false;
+        tx.insert_organisation(&org("o1", None)).await.expect("org");
+        tx.insert_organisation(&second).await.expect("org");
+        tx.add_affiliation("u1", "o1").await.expect("affiliation");
+        tx.add_affiliation("u1", "o2").await.expect("affiliation");
+        tx.replace_duties("u1", &["auditor", "center_staff"]).await.expect("duties");
+        tx.insert_passkey(&PasskeyRow {
+            id: "k1".to_string(),
+            user_id: "u1".to_string(),
+            name: "端末".to_string(),
+            credential_id: "cred-k1".to_string(),
+            credential_json: "{}".to_string(),
+            created_at: 10,
+            last_used_at: None,
+        })
+        .await
+        .expect("passkey");
+        tx.insert_session("sh", "u1", "full", 100, Some("192.0.2.1")).await.expect("session");
+        tx.commit().await.expect("commit");
+
+        let a = s.account(Credential::Session("sh"), "x").await.expect("read").expect("the session's person");
+        assert_eq!(a.duties, ["auditor", "center_staff"], "{b:?}: duties once, not once per affiliation");
+        let orgs: Vec<(&str, bool)> =
+            a.affiliations.iter().map(|f| (f.organisation_id.as_str(), f.is_emergency_hospital)).collect();
+        assert_eq!(orgs, [("o2", false), ("o1", true)], "{b:?}: in name order");
+        assert!(a.has_passkey, "{b:?}");
+        let session = a.session.expect("the session row");
+        assert_eq!(
+            (
+                session.user_id.as_str(),
+                session.stage.as_str(),
+                session.created_at,
+                session.address.as_deref()
+            ),
+            ("u1", "full", 100, Some("192.0.2.1")),
+            "{b:?}"
+        );
+        assert_eq!(a.token, None, "{b:?}");
+        assert_eq!(s.account(Credential::Session("other"), "x").await.expect("read"), None, "{b:?}");
+        assert_eq!(s.account(Credential::Token("sh"), "x").await.expect("read"), None, "{b:?}: not a token");
+    }
+}
+
+/// The gate's one query: each fact it returns follows the rows it is about.
+#[tokio::test]
+async fn the_gate_reads_membership_consent_and_emergency_views_of_one_person() {
+    use tsunagu_store::patients::{ConsentRow, EmergencyRow};
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        for (id, login) in [("doc", "doc"), ("nurse", "nurse"), ("er", "er")] {
+            add_user(s, id, login).await;
+        }
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_patient(&attachment_patient("p1", "doc")).await.expect("patient");
+        tx.commit().await.expect("commit");
+
+        let g = s.gate("p1", "nurse", 500).await.expect("gate").expect("p1 exists");
+        assert_eq!(g.patient, attachment_patient("p1", "doc"), "{b:?}");
+        assert_eq!((g.member_role, g.member_status, g.member_ends_at), (None, None, None), "{b:?}");
+        assert_eq!((g.consent_active, g.emergency_until, g.unseen_emergencies), (0, None, 0), "{b:?}");
+        assert_eq!(s.gate("p2", "nurse", 500).await.expect("gate"), None, "{b:?}: no such patient");
+
+        let consent = |id: &str, at: i64| ConsentRow {
+            id: id.to_string(),
+            patient_id: "p1".to_string(),
+            consenter: "patient".to_string(),
+            proxy_name: None,
+            proxy_relation: None,
+            consented_on: "2026-01-05".to_string(),
+            scope: "team".to_string(),
+            form_attachment_id: None,
+            recorded_by: "doc".to_string(),
+            recorded_at: at,
+            withdrawn_at: None,
+            withdrawn_by: None,
+            withdrawal_reason: None,
+        };
+        let emergency = |id: &str, until: i64| EmergencyRow {
+            id: id.to_string(),
+            patient_id: "p1".to_string(),
+            user_id: "er".to_string(),
+            reason: "救急搬送".to_string(),
+            opened_at: 100,
+            expires_at: until,
+            seen_by_attending_at: None,
+        };
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_consent(&consent("c1", 100)).await.expect("consent");
+        tx.put_member("p1", "nurse", "member", "active", "doc", 100, Some(900), "", "e1")
+            .await
+            .expect("member");
+        tx.insert_emergency(&emergency("x1", 400)).await.expect("emergency");
+        tx.insert_emergency(&emergency("x2", 800)).await.expect("emergency");
+        tx.commit().await.expect("commit");
+
+        let g = s.gate("p1", "nurse", 500).await.expect("gate").expect("p1");
+        assert_eq!(
+            (g.member_role.as_deref(), g.member_status.as_deref(), g.member_ends_at),
+            (Some("member"), Some("active"), Some(900)),
+            "{b:?}"
+        );
+        assert_eq!((g.consent_active, g.emergency_until), (1, None), "{b:?}: the views are the ER's");
+        assert_eq!(g.unseen_emergencies, 1, "{b:?}");
+        let g = s.gate("p1", "er", 500).await.expect("gate").expect("p1");
+        assert_eq!(g.member_role, None, "{b:?}");
+        assert_eq!(g.emergency_until, Some(800), "{b:?}: the latest view still open");
+        let g = s.gate("p1", "er", 800).await.expect("gate").expect("p1");
+        assert_eq!(g.emergency_until, None, "{b:?}: both views ended");
+
+        let mut tx = s.begin().await.expect("begin");
+        tx.withdraw_consents("p1", "doc", "撤回", 600).await.expect("withdraw");
+        tx.mark_emergencies_seen("p1", 600).await.expect("seen");
+        tx.commit().await.expect("commit");
+        let g = s.gate("p1", "doc", 700).await.expect("gate").expect("p1");
+        assert_eq!((g.consent_active, g.unseen_emergencies), (0, 0), "{b:?}");
     }
 }
 

@@ -87,8 +87,12 @@ pub async fn emergency_notices(
     actor: &Actor,
     patient_id: &str,
 ) -> Result<Vec<NoticeView>, WebError> {
-    let now = app.now().micros();
-    Ok(app.emergency_notices(actor, patient_id).await?.iter().map(|n| notice_view(n, now)).collect())
+    Ok(notice_views(&app.emergency_notices(actor, patient_id).await?, app.now().micros()))
+}
+
+/// Emergency notices as shown at `now` (UTC micros).
+pub fn notice_views(notices: &[EmergencyNotice], now: i64) -> Vec<NoticeView> {
+    notices.iter().map(|n| notice_view(n, now)).collect()
 }
 
 /// The messages a finished action may announce on the page it returns to (`?done=`).
@@ -667,7 +671,11 @@ pub async fn emergency_get(
 ) -> Result<Response, WebError> {
     match s.app.emergency_page(&a.actor, &id).await {
         Ok(e) => {
-            let head = Head::of(&Opened { patient: e.summary.patient.clone(), access: e.summary.access });
+            let head = Head::of(&Opened {
+                patient: e.summary.patient.clone(),
+                access: e.summary.access,
+                unseen_emergencies: false,
+            });
             let vitals = e
                 .summary
                 .latest_vitals

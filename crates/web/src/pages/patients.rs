@@ -715,11 +715,8 @@ pub async fn show(
     let sm = summary(&t, &page, &today);
     let team = addressees(&page.team, &a.actor.user_id);
     let items = page.entries.into_iter().map(|v| item(&t, v, &a.actor.user_id, &pid, &shown)).collect();
-    let emergency_notices = if sm.is_attending {
-        crate::pages::care_team::emergency_notices(&s.app, &a.actor, &pid).await?
-    } else {
-        Vec::new()
-    };
+    let emergency_notices =
+        crate::pages::care_team::notice_views(&page.emergency_notices, s.app.now().micros());
     render(&ShowPage {
         emergency_notices,
         errors: filter_errs.iter().map(|fe| (fe.field.to_string(), t.error(fe))).collect(),
