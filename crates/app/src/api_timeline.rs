@@ -294,6 +294,6 @@ impl App {
                 }
             },
         };
-        self.write_entry(actor, &o.patient.id, entry).await
+        self.write_opened_entry(actor, o, entry).await
     }
 }

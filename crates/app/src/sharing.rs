@@ -1083,6 +1083,16 @@ impl App {
     /// entry naming the one it corrects.
     pub async fn write_entry(&self, actor: &Actor, patient_id: &str, input: NewEntry) -> Result<EntryRow> {
         let o = self.open_for_write(actor, patient_id).await?;
+        self.write_opened_entry(actor, o, input).await
+    }
+
+    /// [`Self::write_entry`] for a patient already opened with `open_for_write`.
+    pub(crate) async fn write_opened_entry(
+        &self,
+        actor: &Actor,
+        o: Opened,
+        input: NewEntry,
+    ) -> Result<EntryRow> {
         let now = self.now();
         let mut errs = Invalid::default();
         let kind = EntryKind::from_code(input.kind.trim())
@@ -1377,10 +1387,9 @@ impl App {
                 .cloned()
                 .collect(),
         );
-        let names = self.store.user_names(&people).await?;
         let orgs = distinct(entries.iter().filter_map(|e| e.author_org_id.clone()).collect());
-        let org_names = self.store.organisation_names(&orgs).await?;
-        let name_of = |id: &str| names.iter().find(|n| n.0 == id).map(|n| n.1.clone());
+        let names = self.store.names(&people, &orgs).await?;
+        let name_of = |id: &str| names.users.iter().find(|n| n.0 == id).map(|n| n.1.clone());
         Ok(entries
             .into_iter()
             .map(|e| {
@@ -1404,7 +1413,7 @@ impl App {
                     author_org: e
                         .author_org_id
                         .as_ref()
-                        .and_then(|id| org_names.iter().find(|o| &o.0 == id).map(|o| o.1.clone())),
+                        .and_then(|id| names.organisations.iter().find(|o| &o.0 == id).map(|o| o.1.clone())),
                     entry: e,
                 }
             })

@@ -55,6 +55,15 @@ pub struct GateRow {
     pub unseen_emergencies: i64,
 }
 
+/// People's and organisations' names, as [`Store::names`] reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    /// (id, display name, login)
+    pub users: Vec<(String, String, String)>,
+    /// (id, name)
+    pub organisations: Vec<(String, String)>,
+}
+
 /// An earlier version of a patient's summary: its fields as JSON, and who replaced it when.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PatientVersionRow {
@@ -944,20 +953,43 @@ impl Store {
         .map_err(Into::into)
     }
 
-    /// The names of these organisations: (id, name).
-    pub async fn organisation_names(&self, ids: &[String]) -> Result<Vec<(String, String)>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    /// The names of these people (id, display name, login) and of these organisations (id,
+    /// name), in one statement.
+    pub async fn names(&self, user_ids: &[String], org_ids: &[String]) -> Result<Names> {
+        if user_ids.is_empty() && org_ids.is_empty() {
+            return Ok(Names::default());
         }
-        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 1)).collect();
-        let sql = format!("select id, name from organisations where id in ({})", placeholders.join(", "));
-        read!(self, |c| {
-            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
-            for id in ids {
+        let list =
+            |from: usize, n: usize| (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let mut parts = Vec::new();
+        if !user_ids.is_empty() {
+            parts.push(format!(
+                "select 'u' as k, id, display_name as name, login from users where id in ({})",
+                list(1, user_ids.len())
+            ));
+        }
+        if !org_ids.is_empty() {
+            parts.push(format!(
+                "select 'o' as k, id, name, '' as login from organisations where id in ({})",
+                list(user_ids.len() + 1, org_ids.len())
+            ));
+        }
+        let sql = parts.join(" union all ");
+        let rows: Vec<(String, String, String, String)> = read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (String, String, String, String)>(&sql);
+            for id in user_ids.iter().chain(org_ids) {
                 q = q.bind(id);
             }
             q.fetch_all(c).await
-        })
-        .map_err(Into::into)
+        })?;
+        let mut names = Names::default();
+        for (k, id, name, login) in rows {
+            if k == "u" {
+                names.users.push((id, name, login));
+            } else {
+                names.organisations.push((id, name));
+            }
+        }
+        Ok(names)
     }
 }

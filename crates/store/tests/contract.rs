@@ -1209,6 +1209,31 @@ async fn the_gate_reads_membership_consent_and_emergency_views_of_one_person() {
     }
 }
 
+/// People's and organisations' names in one statement, with either list empty.
+#[tokio::test]
+async fn names_of_people_and_organisations_come_back_in_one_read() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        add_user(s, "u1", "hanako").await;
+        add_user(s, "u2", "taro").await;
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_organisation(&org("o1", None)).await.expect("org");
+        tx.commit().await.expect("commit");
+        let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+        let mut n = s.names(&ids(&["u2", "u1", "nobody"]), &ids(&["o1", "o9"])).await.expect("names");
+        n.users.sort();
+        let logins: Vec<&str> = n.users.iter().map(|u| u.2.as_str()).collect();
+        assert_eq!(logins, ["hanako", "taro"], "{b:?}");
+        assert_eq!(n.organisations, [("o1".to_string(), "つながり診療所 o1".to_string())], "{b:?}");
+        let n = s.names(&[], &ids(&["o1"])).await.expect("names");
+        assert!(n.users.is_empty() && n.organisations.len() == 1, "{b:?}");
+        let n = s.names(&ids(&["u1"]), &[]).await.expect("names");
+        assert!(n.users.len() == 1 && n.organisations.is_empty(), "{b:?}");
+        assert_eq!(s.names(&[], &[]).await.expect("names"), Default::default(), "{b:?}");
+    }
+}
+
 /// More audit-only events at once than one insert statement takes: all of them, in order.
 #[tokio::test]
 async fn a_large_batch_of_audit_events_goes_in_whole() {
