@@ -50,6 +50,19 @@ pub const BATCH: usize = 250;
 const MINUTE: i64 = 60_000_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
+/// The tables the patients' phase fills by the million: their secondary indexes are built once
+/// after the load (see `Store::drop_secondary_indexes`).
+const BULK_TABLES: &[&str] = &[
+    "patients",
+    "consents",
+    "team_members",
+    "team_events",
+    "timeline_entries",
+    "vital_signs",
+    "entry_reads",
+    "audit_events",
+];
+
 const YEAR: i64 = 365 * DAY;
 
 /// What to generate.
@@ -1587,58 +1600,72 @@ impl App {
         phase(&mut report, "support centers, districts and people", t, region.people.len() as u64);
         drop(providers);
 
-        // 4. Patients, a batch per transaction, made on another thread meanwhile.
+        // 4. Patients, a batch per transaction, made on another thread meanwhile. The big
+        // tables' secondary indexes are set aside meanwhile and built once at the end (also
+        // when the load fails, so the database is never left without them).
         let t = Instant::now();
+        let dropped = self.store.drop_secondary_indexes(BULK_TABLES).await?;
         let head = self.store.audit_head().await?;
         let region = Arc::new(region);
-        let (sender, mut batches) = tokio::sync::mpsc::channel::<Result<Batch>>(2);
-        let maker = spawn_batches(spec.clone(), region.clone(), head, sender);
-        let mut done = 0usize;
-        let mut last_note = Instant::now();
         let mut rows = 0u64;
-        while let Some(b) = batches.recv().await {
-            let b = b?;
-            let from = b.from.clone().unwrap_or_else(ChainHead::genesis);
-            let mut tx = self.store.begin().await?;
-            tx.relax_commit().await?;
-            tx.bulk_insert_patients(&b.patients).await?;
-            tx.bulk_insert_consents(&b.consents).await?;
-            tx.bulk_insert_members(&b.members).await?;
-            tx.bulk_insert_team_events(&b.team_events).await?;
-            tx.bulk_insert_entries(&b.entries).await?;
-            tx.bulk_insert_vitals(&b.vitals).await?;
-            tx.bulk_insert_reads(&b.reads).await?;
-            tx.bulk_append_audit(&from, &b.events).await?;
-            tx.commit().await?;
-            done += b.patients.len();
-            report.patients += b.patients.len() as u64;
-            report.entries += b.entries.len() as u64;
-            report.vitals += b.vitals.len() as u64;
-            report.reads += b.reads.len() as u64;
-            report.audit_events += b.events.len() as u64;
-            rows += (b.patients.len()
-                + b.consents.len()
-                + b.members.len()
-                + b.team_events.len()
-                + b.entries.len()
-                + b.vitals.len()
-                + b.reads.len()
-                + b.events.len()) as u64;
-            if last_note.elapsed().as_secs() >= 10 {
-                last_note = Instant::now();
-                progress(&format!(
-                    "  patients {done}/{} ({} entries, {:.0} s)",
-                    spec.patients,
-                    report.entries,
-                    t.elapsed().as_secs_f64()
-                ));
+        let loaded: Result<()> = async {
+            let (sender, mut batches) = tokio::sync::mpsc::channel::<Result<Batch>>(2);
+            let maker = spawn_batches(spec.clone(), region.clone(), head, sender);
+            let mut done = 0usize;
+            let mut last_note = Instant::now();
+            while let Some(b) = batches.recv().await {
+                let b = b?;
+                let from = b.from.clone().unwrap_or_else(ChainHead::genesis);
+                let mut tx = self.store.begin().await?;
+                tx.relax_commit().await?;
+                tx.bulk_insert_patients(&b.patients).await?;
+                tx.bulk_insert_consents(&b.consents).await?;
+                tx.bulk_insert_members(&b.members).await?;
+                tx.bulk_insert_team_events(&b.team_events).await?;
+                tx.bulk_insert_entries(&b.entries).await?;
+                tx.bulk_insert_vitals(&b.vitals).await?;
+                tx.bulk_insert_reads(&b.reads).await?;
+                tx.bulk_append_audit(&from, &b.events).await?;
+                tx.commit().await?;
+                done += b.patients.len();
+                report.patients += b.patients.len() as u64;
+                report.entries += b.entries.len() as u64;
+                report.vitals += b.vitals.len() as u64;
+                report.reads += b.reads.len() as u64;
+                report.audit_events += b.events.len() as u64;
+                rows += (b.patients.len()
+                    + b.consents.len()
+                    + b.members.len()
+                    + b.team_events.len()
+                    + b.entries.len()
+                    + b.vitals.len()
+                    + b.reads.len()
+                    + b.events.len()) as u64;
+                if last_note.elapsed().as_secs() >= 10 {
+                    last_note = Instant::now();
+                    progress(&format!(
+                        "  patients {done}/{} ({} entries, {:.0} s)",
+                        spec.patients,
+                        report.entries,
+                        t.elapsed().as_secs_f64()
+                    ));
+                }
             }
+            let _ = maker.join();
+            if done != spec.patients {
+                return Err(internal("the patient generator stopped early"));
+            }
+            Ok(())
         }
-        let _ = maker.join();
-        if done != spec.patients {
-            return Err(internal("the patient generator stopped early"));
+        .await;
+        if loaded.is_ok() {
+            phase(&mut report, "patients, teams, timelines, reads and audit events", t, rows);
         }
-        phase(&mut report, "patients, teams, timelines, reads and audit events", t, rows);
+        let t = Instant::now();
+        let built = self.store.build_indexes(&dropped).await;
+        loaded?;
+        built?;
+        phase(&mut report, "secondary indexes of those tables built", t, dropped.0.len() as u64);
 
         self.store
             .append_audit(vec![NewEvent::new(spec.until, Action::DemoLoaded, Outcome::Success).detail(

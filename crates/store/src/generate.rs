@@ -5,8 +5,9 @@
 //! the other modules.
 //!
 //! Also here: the SQLite bulk-load settings for the duration of a generation
-//! ([`Store::set_bulk_load`]) and [`Store::content_lines`], a canonical text form of the generated
-//! content for the generator's determinism test.
+//! ([`Store::set_bulk_load`]), the secondary indexes set aside while the big tables fill
+//! ([`Store::drop_secondary_indexes`], [`Store::build_indexes`]) and [`Store::content_lines`], a
+//! canonical text form of the generated content for the generator's determinism test.
 
 use tsunagu_domain::audit::{ChainHead, StoredEvent};
 
@@ -499,6 +500,61 @@ impl Tx {
     pub async fn relax_commit(&mut self) -> Result<()> {
         if let crate::TxInner::Postgres(t) = &mut self.inner {
             sqlx::query("set local synchronous_commit = off").execute(&mut **t).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Secondary indexes: each one's name and the statement that makes it (as the database itself
+/// recorded it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexDefs(pub Vec<(String, String)>);
+
+impl Store {
+    /// Drops the secondary indexes of `tables` and returns how to make them again: a bulk load
+    /// then writes each table's rows and keys only, and [`Store::build_indexes`] sorts each index
+    /// once at the end instead of updating it row by row (on a region of 100,000 patients the
+    /// indexes outgrow any cache, and row-by-row updates become random writes). Keys and unique
+    /// indexes stay, so the load still cannot break a rule unnoticed. Until the indexes are
+    /// built again reads are slow but right; the generator builds them even when it fails.
+    pub async fn drop_secondary_indexes(&self, tables: &[&str]) -> Result<IndexDefs> {
+        let dropped = self.secondary_indexes(tables).await?;
+        let mut tx = self.begin().await?;
+        for (name, _) in &dropped.0 {
+            let drop = format!("drop index \"{}\"", name.replace('"', ""));
+            exec_tx!(tx, |c| sqlx::query(&drop).execute(c).await)?;
+        }
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
+    /// The secondary (not unique, not key) indexes of `tables`, table by table, by name.
+    pub async fn secondary_indexes(&self, tables: &[&str]) -> Result<IndexDefs> {
+        let sql = match self.backend() {
+            crate::Backend::Sqlite => {
+                "select name, sql from sqlite_master where type = 'index' and tbl_name = $1 \
+                 and sql is not null and lower(sql) not like 'create unique%' order by name"
+            }
+            crate::Backend::Postgres => {
+                "select indexname, indexdef from pg_indexes where schemaname = current_schema() \
+                 and tablename = $1 and indexdef not like 'CREATE UNIQUE%' order by indexname"
+            }
+        };
+        let mut out = Vec::new();
+        for table in tables {
+            let found: Vec<(String, String)> =
+                read!(self, |c| sqlx::query_as(sql).bind(table).fetch_all(c).await)?;
+            out.extend(found);
+        }
+        Ok(IndexDefs(out))
+    }
+
+    /// Makes the indexes [`Store::drop_secondary_indexes`] set aside, one transaction each.
+    pub async fn build_indexes(&self, d: &IndexDefs) -> Result<()> {
+        for (_, create) in &d.0 {
+            let mut tx = self.begin().await?;
+            exec_tx!(tx, |c| sqlx::query(create).execute(c).await)?;
+            tx.commit().await?;
         }
         Ok(())
     }
