@@ -52,7 +52,7 @@ const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 /// The tables the patients' phase fills by the million: their secondary indexes are built once
 /// after the load (see `Store::drop_secondary_indexes`).
-const BULK_TABLES: &[&str] = &[
+pub const BULK_TABLES: &[&str] = &[
     "patients",
     "consents",
     "team_members",

@@ -72,6 +72,31 @@ macro_rules! bind_event {
 }
 pub(crate) use bind_event;
 
+/// Stored events per multi-row insert: 14 values each, well under either database's limit.
+pub(crate) const EVENTS_PER_INSERT: usize = 200;
+
+/// `insert into audit_events (…) values (…), (…)` for `n` events (bind each with
+/// [`bind_event!`]).
+pub(crate) fn insert_events_sql(n: usize) -> String {
+    let mut sql = format!("insert into audit_events ({EVENT_COLUMNS}) values ");
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let b = i * 14;
+        sql.push('(');
+        for k in 1..=14 {
+            if k > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(b + k).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// A search of the audit log (the FHIR `AuditEvent` search): every filter given must hold.
 /// Each filter has an index: `(patient_id, seq)`, `(actor_id, seq)`, `(action, seq)`, `(at)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -231,18 +256,15 @@ impl Store {
         Ok((total, rows.into_iter().map(StoredEvent::from).collect()))
     }
 
-    /// Appends events in a transaction of their own (for events that record no other change:
-    /// a failed login, a refused access, a read). Returns once they are durable. On SQLite they
-    /// wait for the writer's next group commit and go in with it, in one insert.
+    /// Appends events that record no other change (a failed login, a refused access, a read).
+    /// Returns once they are durable. They wait for the next commit of others that queued
+    /// meanwhile and go in with them, in one insert: on SQLite the writer's next group commit,
+    /// on PostgreSQL a transaction of the audit queue's (`audit_queue.rs`).
     pub async fn append_audit(&self, events: Vec<NewEvent>) -> Result<()> {
-        if let crate::Db::Sqlite { write, .. } = &self.db {
-            return write.append_audit(events).await;
+        match &self.db {
+            crate::Db::Sqlite { write, .. } => write.append_audit(events).await,
+            crate::Db::Postgres(pool) => self.audit_queue.append(pool, events).await,
         }
-        let mut tx = self.begin().await?;
-        for e in events {
-            tx.append_audit(e).await?;
-        }
-        tx.commit().await
     }
 }
 

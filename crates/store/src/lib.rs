@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 
 pub mod attachments;
 pub mod audit;
+mod audit_queue;
 pub mod directory;
 pub mod generate;
 pub mod live;
@@ -153,6 +154,8 @@ enum Db {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// PostgreSQL's queue of audit-only events (see `audit_queue.rs`; unused on SQLite).
+    audit_queue: std::sync::Arc<audit_queue::AuditQueue>,
 }
 
 /// Runs `$body` with `$c` bound to a reader pool of whichever backend the store is on.
@@ -303,7 +306,7 @@ impl Store {
             }
             _ => return Err(StoreError::UnsupportedUrl),
         };
-        Ok(Self { db })
+        Ok(Self { db, audit_queue: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {

@@ -40,7 +40,7 @@ use crate::{Result, StoreError};
 const WRITER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Audit rows per insert statement: 14 columns each, well under SQLite's 32,766 parameters.
-const EVENTS_PER_INSERT: usize = 200;
+use crate::audit::EVENTS_PER_INSERT;
 
 const SAVEPOINT: &str = "savepoint tsunagu_tx";
 const RELEASE: &str = "release savepoint tsunagu_tx";
@@ -297,22 +297,7 @@ pub(crate) async fn insert_events(
     if events.is_empty() {
         return Ok(());
     }
-    let mut sql = format!("insert into audit_events ({}) values ", crate::audit::EVENT_COLUMNS);
-    for i in 0..events.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let b = i * 14;
-        sql.push('(');
-        for k in 1..=14 {
-            if k > 1 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(b + k).to_string());
-        }
-        sql.push(')');
-    }
+    let sql = crate::audit::insert_events_sql(events.len());
     let mut q = sqlx::query(&sql);
     for s in events {
         q = crate::audit::bind_event!(q, s);
