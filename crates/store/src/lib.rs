@@ -248,7 +248,7 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { max_connections: 16 }
+        Self { max_connections: 8 }
     }
 }
 

@@ -33,7 +33,9 @@ pub struct Settings {
     pub attachments_dir: Option<PathBuf>,
     /// The largest photo or file accepted, in MB.
     pub max_upload_mb: u32,
-    /// Connections to the database.
+    /// Connections to the database: SQLite's readers (besides its one writer), or PostgreSQL's
+    /// pool. 8 by default: on the 2-core benchmark machine 8 readers served a mixed load on the
+    /// 100,000-patient region faster than 16, in 132 MB instead of 180 (docs/performance.md).
     pub max_connections: u32,
     /// Log as JSON lines (for log collectors) rather than text.
     pub log_json: bool,
@@ -139,7 +141,7 @@ impl Default for Settings {
             audit_head_file: None,
             attachments_dir: None,
             max_upload_mb: 10,
-            max_connections: 16,
+            max_connections: 8,
             log_json: false,
             demo_when_empty: true,
             tls: None,
