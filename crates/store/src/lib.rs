@@ -130,6 +130,12 @@ fn sqlite_unique_constraint(message: &str) -> String {
     }
 }
 
+/// A column list (`a, b, c`) with each column qualified by a table alias (`p.a, p.b, p.c`), for
+/// queries that join a table whose columns share names with it.
+pub(crate) fn qualified(columns: &str, alias: &str) -> String {
+    columns.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which database a store runs on.

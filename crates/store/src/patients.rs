@@ -296,6 +296,23 @@ pub(crate) fn entry_times_sql(n: usize) -> String {
     )
 }
 
+/// [`Store::gate`]'s one statement (built once: every read of a patient runs it).
+static GATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "select {}, m.role as member_role, m.status as member_status, m.ends_at as member_ends_at, \
+         cast(case when exists (select 1 from consents c where c.patient_id = p.id \
+         and c.withdrawn_at is null) then 1 else 0 end as bigint) as consent_active, \
+         (select max(e.expires_at) from emergency_accesses e where e.patient_id = p.id \
+         and e.user_id = $2 and e.expires_at > $3) as emergency_until, \
+         cast(case when exists (select 1 from emergency_accesses e \
+         where e.patient_id = p.id and e.seen_by_attending_at is null) \
+         then 1 else 0 end as bigint) as unseen_emergencies \
+         from patients p left join team_members m on m.patient_id = p.id and m.user_id = $2 \
+         where p.id = $1",
+        crate::qualified(PATIENT_COLUMNS, "p")
+    )
+});
+
 impl Store {
     /// Where a patient lives (latitude, longitude), when recorded. Callers go through the
     /// patient gate first.
@@ -311,21 +328,7 @@ impl Store {
     /// The gate's facts about patient `id` for person `user_id` at `now` (see [`GateRow`]):
     /// one statement, every part of it an index probe. `None`: no such patient.
     pub async fn gate(&self, id: &str, user_id: &str, now: i64) -> Result<Option<GateRow>> {
-        let columns = PATIENT_COLUMNS.split(", ").map(|c| format!("p.{}", c.trim())).collect::<Vec<_>>();
-        let sql = format!(
-            "select {}, m.role as member_role, m.status as member_status, m.ends_at as member_ends_at, \
-             cast(case when exists (select 1 from consents c where c.patient_id = p.id \
-             and c.withdrawn_at is null) then 1 else 0 end as bigint) as consent_active, \
-             (select max(e.expires_at) from emergency_accesses e where e.patient_id = p.id \
-             and e.user_id = $2 and e.expires_at > $3) as emergency_until, \
-             cast(case when exists (select 1 from emergency_accesses e \
-             where e.patient_id = p.id and e.seen_by_attending_at is null) \
-             then 1 else 0 end as bigint) as unseen_emergencies \
-             from patients p left join team_members m on m.patient_id = p.id and m.user_id = $2 \
-             where p.id = $1",
-            columns.join(", ")
-        );
-        Ok(read!(self, |c| sqlx::query_as::<_, GateRow>(&sql)
+        Ok(read!(self, |c| sqlx::query_as::<_, GateRow>(&GATE_SQL)
             .bind(id)
             .bind(user_id)
             .bind(now)

@@ -128,10 +128,45 @@ impl AccountLine {
     }
 }
 
-/// The person's columns qualified with `u.` (the credential's table shares some names).
-fn user_columns_of_u() -> String {
-    USER_COLUMNS.split(", ").map(|c| format!("u.{}", c.trim())).collect::<Vec<_>>().join(", ")
-}
+/// Per kind of [`Credential`] (user, token, session): its own columns (`c_…`), the tables, the key.
+const ACCOUNT_BY: [(&str, &str, &str); 3] = [
+    ("", "users u", "u.id = $1"),
+    (
+        "t.id as c_id, t.token_hash as c_token_hash, t.label as c_label, \
+         t.read_only as c_read_only, t.created_at as c_created_at, \
+         t.expires_at as c_expires_at, t.revoked_at as c_revoked_at, \
+         t.last_used_at as c_last_used_at, ",
+        "api_tokens t join users u on u.id = t.user_id",
+        "t.token_hash = $1",
+    ),
+    (
+        "s.token_hash as c_token_hash, s.stage as c_stage, s.created_at as c_created_at, \
+         s.last_seen_at as c_last_seen_at, s.address as c_address, ",
+        "sessions s join users u on u.id = s.user_id",
+        "s.token_hash = $1",
+    ),
+];
+
+/// [`Store::account`]'s statement per kind of credential (built once: every authenticated
+/// request runs one). The person's columns are qualified (the credential's table shares names).
+static ACCOUNT_SQL: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+    ACCOUNT_BY.map(|(credential, from, key)| {
+        format!(
+            "select {credential}{user}, \
+             (select string_agg(duty, ',' order by duty) from user_duties d where d.user_id = u.id) \
+             as duties, \
+             (select value from settings where key = $2) as setting, \
+             (select count(*) from passkeys k where k.user_id = u.id) as passkeys, \
+             a.organisation_id, o.name as organisation_name, o.kind as organisation_kind, \
+             o.is_emergency_hospital \
+             from {from} \
+             left join affiliations a on a.user_id = u.id \
+             left join organisations o on o.id = a.organisation_id \
+             where {key} order by o.name, a.organisation_id",
+            user = crate::qualified(USER_COLUMNS, "u"),
+        )
+    })
+});
 
 /// An affiliation as listed with a person.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -158,41 +193,13 @@ impl Store {
     /// one query: every authenticated request comes through here. `None`: no such person,
     /// token or session. Whether the credential is still valid is the caller's to decide.
     pub async fn account(&self, by: Credential<'_>, setting: &str) -> Result<Option<Account>> {
-        let (credential, from, key) = match by {
-            Credential::User(_) => ("", "users u", "u.id = $1"),
-            Credential::Token(_) => (
-                "t.id as c_id, t.token_hash as c_token_hash, t.label as c_label, \
-                 t.read_only as c_read_only, t.created_at as c_created_at, \
-                 t.expires_at as c_expires_at, t.revoked_at as c_revoked_at, \
-                 t.last_used_at as c_last_used_at, ",
-                "api_tokens t join users u on u.id = t.user_id",
-                "t.token_hash = $1",
-            ),
-            Credential::Session(_) => (
-                "s.token_hash as c_token_hash, s.stage as c_stage, s.created_at as c_created_at, \
-                 s.last_seen_at as c_last_seen_at, s.address as c_address, ",
-                "sessions s join users u on u.id = s.user_id",
-                "s.token_hash = $1",
-            ),
+        let (kind, value) = match by {
+            Credential::User(v) => (0, v),
+            Credential::Token(v) => (1, v),
+            Credential::Session(v) => (2, v),
         };
-        let value = match by {
-            Credential::User(v) | Credential::Token(v) | Credential::Session(v) => v,
-        };
-        let sql = format!(
-            "select {credential}{user}, \
-             (select string_agg(duty, ',' order by duty) from user_duties d where d.user_id = u.id) \
-             as duties, \
-             (select value from settings where key = $2) as setting, \
-             (select count(*) from passkeys k where k.user_id = u.id) as passkeys, \
-             a.organisation_id, o.name as organisation_name, o.kind as organisation_kind, \
-             o.is_emergency_hospital \
-             from {from} \
-             left join affiliations a on a.user_id = u.id \
-             left join organisations o on o.id = a.organisation_id \
-             where {key} order by o.name, a.organisation_id",
-            user = user_columns_of_u(),
-        );
-        let lines: Vec<AccountLine> = read!(self, |c| sqlx::query_as::<_, AccountLine>(&sql)
+        let sql = &ACCOUNT_SQL[kind];
+        let lines: Vec<AccountLine> = read!(self, |c| sqlx::query_as::<_, AccountLine>(sql)
             .bind(value)
             .bind(setting)
             .fetch_all(c)
