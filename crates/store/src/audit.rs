@@ -3,7 +3,7 @@
 use tsunagu_domain::Timestamp;
 use tsunagu_domain::audit::{ChainHead, NewEvent, StoredEvent};
 
-use crate::{Result, Store, StoreError, Tx, TxInner, read};
+use crate::{Result, Store, Tx, TxInner, read};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct EventRow {
@@ -71,6 +71,32 @@ macro_rules! bind_event {
     }};
 }
 pub(crate) use bind_event;
+
+/// The values [`bind_event!`] binds for an event, in the same order (for statements whose
+/// values are gathered before they are bound: the SQLite writer's deferred commands).
+pub(crate) fn event_values(s: &StoredEvent) -> [crate::writer::Val; EVENT_VALUES] {
+    use crate::writer::IntoVal;
+    let e = &s.event;
+    [
+        s.seq.into_val(),
+        e.at.micros().into_val(),
+        (&e.actor_id).into_val(),
+        (&e.actor_login).into_val(),
+        (&e.action).into_val(),
+        (&e.target_kind).into_val(),
+        (&e.target_id).into_val(),
+        (&e.patient_id).into_val(),
+        (&e.address).into_val(),
+        (&e.outcome).into_val(),
+        (&e.detail).into_val(),
+        (&e.via).into_val(),
+        (&s.prev_hash).into_val(),
+        (&s.hash).into_val(),
+    ]
+}
+
+/// The values of one event's row.
+pub(crate) const EVENT_VALUES: usize = 14;
 
 /// Stored events per multi-row insert: 14 values each, well under either database's limit.
 pub(crate) const EVENTS_PER_INSERT: usize = 200;
@@ -270,19 +296,12 @@ impl Store {
 
 impl Tx {
     /// Appends an event to the chain inside this transaction. On SQLite the chain head is held
-    /// by the writer for the whole group commit (see `writer.rs`); on PostgreSQL the head row
-    /// is locked (`for update`), so concurrent writers chain in order.
-    pub async fn append_audit(&mut self, event: NewEvent) -> Result<StoredEvent> {
+    /// by the writer for the whole group commit, and the event is chained and inserted with the
+    /// transaction's deferred statements (see `writer.rs`); on PostgreSQL the head row is locked
+    /// (`for update`), so concurrent writers chain in order.
+    pub async fn append_audit(&mut self, event: NewEvent) -> Result<()> {
         match &mut self.inner {
-            TxInner::Sqlite(w) => {
-                let Some((conn, head)) = w.group_head() else {
-                    return Err(StoreError::Database(sqlx::Error::PoolClosed));
-                };
-                let stored = head.append(event);
-                crate::writer::insert_events(conn, std::slice::from_ref(&stored)).await?;
-                *head = ChainHead { seq: stored.seq, hash: stored.hash.clone() };
-                Ok(stored)
-            }
+            TxInner::Sqlite(w) => Ok(w.defer_audit(event).await?),
             TxInner::Postgres(t) => {
                 let (seq, hash): (i64, String) =
                     sqlx::query_as("select seq, hash from audit_head where id = 1 for update")
@@ -299,7 +318,7 @@ impl Tx {
                     .bind(&stored.hash)
                     .execute(&mut **t)
                     .await?;
-                Ok(stored)
+                Ok(())
             }
         }
     }

@@ -11,9 +11,7 @@ use sqlx::ConnectOptions;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 pub mod attachments;
 pub mod audit;
@@ -26,6 +24,7 @@ pub mod orgs;
 pub mod patients;
 pub mod people;
 pub mod people_search;
+mod readers;
 pub mod security;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -102,6 +101,15 @@ const SQLITE_UNIQUE_KEYS: &[(&str, &str)] = &[
     ("vacancies.organisation_id, vacancies.day", "vacancies_pkey"),
     ("vacancy_inquiries.id", "vacancy_inquiries_pkey"),
     ("org_changes.id", "org_changes_pkey"),
+    ("patients.id", "patients_pkey"),
+    ("patient_versions.patient_id, patient_versions.version", "patient_versions_pkey"),
+    ("consents.id", "consents_pkey"),
+    ("team_members.patient_id, team_members.user_id", "team_members_pkey"),
+    ("team_events.id", "team_events_pkey"),
+    ("timeline_entries.id", "timeline_entries_pkey"),
+    ("vital_signs.entry_id, vital_signs.kind", "vital_signs_pkey"),
+    ("entry_reads.entry_id, entry_reads.user_id", "entry_reads_pkey"),
+    ("emergency_accesses.id", "emergency_accesses_pkey"),
 ];
 
 /// The constraint behind a SQLite unique violation message. A key missing from the table
@@ -151,7 +159,7 @@ enum Db {
     /// see [`writer`]) and a pool of readers (WAL lets them read while the writer writes).
     Sqlite {
         write: writer::Writer,
-        read: SqlitePool,
+        read: readers::Readers,
     },
     Postgres(PgPool),
 }
@@ -164,14 +172,22 @@ pub struct Store {
     audit_queue: std::sync::Arc<audit_queue::AuditQueue>,
 }
 
-/// Runs `$body` with `$c` bound to a reader pool of whichever backend the store is on.
+/// Runs `$body` with `$c` bound to a reader of whichever backend the store is on: on SQLite one
+/// reader connection taken for the body (see `readers.rs`), on PostgreSQL the pool.
 macro_rules! read {
     ($store:expr, |$c:ident| $body:expr) => {
         match &$store.db {
-            $crate::Db::Sqlite { read, .. } => {
-                let $c = read;
-                $body
-            }
+            $crate::Db::Sqlite { read, .. } => match read.get().await {
+                Ok(mut reader) => {
+                    let outcome = {
+                        let $c = &mut *reader;
+                        $body
+                    };
+                    read.settle(reader, &outcome);
+                    outcome
+                }
+                Err(e) => Err(e.into()),
+            },
             $crate::Db::Postgres(pool) => {
                 let $c = pool;
                 $body
@@ -185,9 +201,9 @@ pub(crate) use read;
 macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match &mut $tx.inner {
-            $crate::TxInner::Sqlite(t) => match t.conn() {
-                Some($c) => $body,
-                None => Err(sqlx::Error::PoolClosed),
+            $crate::TxInner::Sqlite(t) => match t.conn().await {
+                Ok($c) => $body,
+                Err(e) => Err(e),
             },
             $crate::TxInner::Postgres(t) => {
                 let $c = &mut **t;
@@ -202,9 +218,9 @@ pub(crate) use on_tx;
 macro_rules! exec_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match &mut $tx.inner {
-            $crate::TxInner::Sqlite(t) => match t.conn() {
-                Some($c) => $body.map(|r| r.rows_affected()),
-                None => Err(sqlx::Error::PoolClosed),
+            $crate::TxInner::Sqlite(t) => match t.conn().await {
+                Ok($c) => $body.map(|r| r.rows_affected()),
+                Err(e) => Err(e),
             },
             $crate::TxInner::Postgres(t) => {
                 let $c = &mut **t;
@@ -214,6 +230,20 @@ macro_rules! exec_tx {
     };
 }
 pub(crate) use exec_tx;
+
+/// Runs a statement that answers nothing inside a transaction: on SQLite it is deferred and
+/// runs with the transaction's other such statements in one command (see `writer.rs`), on
+/// PostgreSQL at once. The values are bound in order to `$1…`; an error may therefore come
+/// from a later call or from the commit.
+macro_rules! defer_tx {
+    ($tx:expr, $sql:expr, [$($v:expr),* $(,)?]) => {
+        match &mut $tx.inner {
+            $crate::TxInner::Sqlite(t) => t.defer($sql, vec![$($crate::writer::IntoVal::into_val($v)),*]).await,
+            $crate::TxInner::Postgres(t) => sqlx::query($sql)$(.bind($v))*.execute(&mut **t).await.map(|_| ()),
+        }
+    };
+}
+pub(crate) use defer_tx;
 
 pub(crate) enum TxInner {
     /// A savepoint in the writer's shared physical transaction (group commit).
@@ -290,13 +320,12 @@ impl Store {
                 // once, shared, instead of once per connection (resident memory stays bounded:
                 // issue 6 wants ≤ 150 MB under load).
                 let write = writer::Writer::new(base.clone().pragma("cache_size", "-16000").connect().await?);
-                // No health check on acquire: a SQLite connection is a local file handle, and
-                // the check costs a round trip to the connection's thread on every query.
-                let read = SqlitePoolOptions::new()
-                    .test_before_acquire(false)
-                    .max_connections(opts.max_connections.max(1))
-                    .connect_with(base.read_only(true).pragma("cache_size", "-4000"))
-                    .await?;
+                // Readers without sqlx's pool and its health check on every release (readers.rs).
+                let read = readers::Readers::open(
+                    base.read_only(true).pragma("cache_size", "-4000"),
+                    opts.max_connections as usize,
+                )
+                .await?;
                 Db::Sqlite { write, read }
             }
             "postgres" | "postgresql" => {
@@ -326,7 +355,7 @@ impl Store {
     /// front and a concurrent writer waits instead of failing half-way).
     pub async fn begin(&self) -> Result<Tx> {
         let inner = match &self.db {
-            Db::Sqlite { write, .. } => TxInner::Sqlite(write.begin().await?),
+            Db::Sqlite { write, .. } => TxInner::Sqlite(write.begin()),
             Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(Tx { inner })
@@ -413,9 +442,19 @@ mod tests {
         let sql = concat!(
             include_str!("../migrations/sqlite/0001_foundation.sql"),
             "\n",
+            include_str!("../migrations/sqlite/0002_sharing.sql"),
+            "\n",
+            include_str!("../migrations/sqlite/0003_live.sql"),
+            "\n",
             include_str!("../migrations/sqlite/0004_attachments.sql"),
             "\n",
-            include_str!("../migrations/sqlite/0005_directory.sql")
+            include_str!("../migrations/sqlite/0005_directory.sql"),
+            "\n",
+            include_str!("../migrations/sqlite/0006_api.sql"),
+            "\n",
+            include_str!("../migrations/sqlite/0007_timeline_pages.sql"),
+            "\n",
+            include_str!("../migrations/sqlite/0008_directory_search.sql")
         );
         let mut table = String::new();
         let mut keys = Vec::new();

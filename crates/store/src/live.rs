@@ -73,8 +73,10 @@ mod tests {
     /// SQLite's plan for `sql`, one line per step.
     async fn plan(store: &crate::Store, sql: &str) -> String {
         let Db::Sqlite { read, .. } = &store.db else { panic!("not SQLite") };
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("explain query plan {sql}")).fetch_all(read).await.expect("plan");
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("explain query plan {sql}"))
+            .fetch_all(&mut *read.get().await.expect("reader"))
+            .await
+            .expect("plan");
         rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
     }
 

@@ -1,7 +1,8 @@
 //! Patients, consent, care teams, the timeline, vital signs, reads and emergency views.
 //! Access is decided in the app layer; this module only stores and finds.
 
-use crate::{Result, Store, Tx, exec_tx, on_tx, read};
+use crate::writer::IntoVal;
+use crate::{Result, Store, Tx, TxInner, defer_tx, exec_tx, on_tx, read};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PatientRow {
@@ -773,42 +774,38 @@ impl Tx {
             "insert into timeline_entries ({ENTRY_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
              $10, $11, $12, $13, $14, $15, $16, $17)"
         );
-        exec_tx!(self, |c| sqlx::query(&sql)
-            .bind(&e.id)
-            .bind(&e.patient_id)
-            .bind(&e.kind)
-            .bind(&e.author_id)
-            .bind(&e.author_profession)
-            .bind(&e.author_org_id)
-            .bind(e.created_at)
-            .bind(e.occurred_at)
-            .bind(&e.body)
-            .bind(&e.data)
-            .bind(&e.corrects_id)
-            .bind(e.urgent)
-            .bind(e.needs_reply)
-            .bind(&e.addressee_id)
-            .bind(e.acknowledged_at)
-            .bind(&e.acknowledged_by)
-            .bind(e.escalated_at)
-            .execute(c)
-            .await)?;
+        defer_tx!(
+            self,
+            &sql,
+            [
+                &e.id,
+                &e.patient_id,
+                &e.kind,
+                &e.author_id,
+                &e.author_profession,
+                &e.author_org_id,
+                e.created_at,
+                e.occurred_at,
+                &e.body,
+                &e.data,
+                &e.corrects_id,
+                e.urgent,
+                e.needs_reply,
+                &e.addressee_id,
+                e.acknowledged_at,
+                &e.acknowledged_by,
+                e.escalated_at,
+            ]
+        )?;
         Ok(())
     }
 
     pub async fn insert_vital(&mut self, v: &VitalRow) -> Result<()> {
-        exec_tx!(self, |c| {
-            sqlx::query(
-            "insert into vital_signs (entry_id, patient_id, kind, value, measured_at) values ($1, $2, $3, $4, $5)"
-        )
-        .bind(&v.entry_id)
-        .bind(&v.patient_id)
-        .bind(&v.kind)
-        .bind(v.value)
-        .bind(v.measured_at)
-        .execute(c)
-        .await
-        })?;
+        defer_tx!(
+            self,
+            "insert into vital_signs (entry_id, patient_id, kind, value, measured_at) values ($1, $2, $3, $4, $5)",
+            [&v.entry_id, &v.patient_id, &v.kind, v.value, v.measured_at]
+        )?;
         Ok(())
     }
 
@@ -822,13 +819,20 @@ impl Tx {
                  on conflict (entry_id, user_id) do nothing",
                 rows.join(", ")
             );
-            exec_tx!(self, |c| {
-                let mut q = sqlx::query(&sql).bind(user_id).bind(now);
-                for id in chunk {
-                    q = q.bind(id);
+            match &mut self.inner {
+                TxInner::Sqlite(t) => {
+                    let mut args = vec![user_id.into_val(), now.into_val()];
+                    args.extend(chunk.iter().map(|id| id.into_val()));
+                    t.defer(&sql, args).await?;
                 }
-                q.execute(c).await
-            })?;
+                TxInner::Postgres(t) => {
+                    let mut q = sqlx::query(&sql).bind(user_id).bind(now);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut **t).await?;
+                }
+            }
         }
         Ok(())
     }

@@ -603,7 +603,13 @@ mod tests {
         let explain = format!("explain query plan {sql}");
         let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
         bind_all!(q, binds);
-        q.fetch_all(read).await.expect("plan").into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+        q.fetch_all(&mut *read.get().await.expect("reader"))
+            .await
+            .expect("plan")
+            .into_iter()
+            .map(|r| r.3)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// PostgreSQL's plan of `sql` with these values bound, where a sequential scan or a sort is

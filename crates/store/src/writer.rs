@@ -47,7 +47,32 @@ const RELEASE: &str = "release savepoint tsunagu_tx";
 const ROLLBACK_TO: &str = "rollback transaction to savepoint tsunagu_tx";
 
 /// What a member of a group is told: committed, or why not.
-type Answer = std::result::Result<(), String>;
+type Answer = std::result::Result<(), Failure>;
+
+/// Why a member's work did not commit (errors are not `Clone`; a conflict keeps its name).
+#[derive(Debug, Clone)]
+enum Failure {
+    Conflict(String),
+    Other(String),
+}
+
+impl Failure {
+    fn of(e: sqlx::Error) -> Self {
+        match StoreError::from(e) {
+            StoreError::Conflict { constraint } => Failure::Conflict(constraint),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<Failure> for StoreError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Conflict(constraint) => StoreError::Conflict { constraint },
+            Failure::Other(why) => StoreError::Commit(why),
+        }
+    }
+}
 
 /// The writer connection, shared by every clone of the store.
 #[derive(Clone)]
@@ -57,7 +82,8 @@ pub(crate) struct Writer {
 
 struct Shared {
     state: Arc<Mutex<WriterState>>,
-    /// Audit-only appends waiting for the next commit.
+    /// Audit-only appends and transactions made only of deferred statements, waiting for the
+    /// next commit.
     queue: std::sync::Mutex<Vec<Pending>>,
     stats: Arc<Counters>,
 }
@@ -78,8 +104,16 @@ pub struct WriteStats {
 }
 
 struct Pending {
-    events: Vec<NewEvent>,
+    work: Work,
     done: oneshot::Sender<Answer>,
+}
+
+enum Work {
+    /// Audit events that record no other change.
+    Audit(Vec<NewEvent>),
+    /// A transaction that never needed the writer before its commit: it runs whole, in its
+    /// own savepoint, with the others queued for the same commit.
+    Transaction(Deferred),
 }
 
 pub(crate) struct WriterState {
@@ -120,10 +154,186 @@ impl std::ops::DerefMut for IdleConn {
     }
 }
 
-/// A logical transaction's hold on the writer (inside [`crate::Tx`]).
+/// A logical transaction on the writer (inside [`crate::Tx`]).
+///
+/// It takes the writer only when it must: statements that answer nothing (the inserts of a
+/// timeline entry, its vital signs, read marks, audit events) are deferred and run together,
+/// with the savepoint, in one command to the connection's thread, at commit or before the
+/// first statement whose answer is needed. A write made only of such statements holds the
+/// writer for one round trip instead of one per statement, while the request's own task waits
+/// between them; the writer was the bound of the durable-write benchmark (issue 6).
 pub(crate) struct WriteGuard {
+    /// The writer, once taken (with this transaction's savepoint open).
     guard: Option<OwnedMutexGuard<WriterState>>,
     writer: Writer,
+    deferred: Deferred,
+    /// A deferred statement failed: the savepoint was rolled back and nothing more may run.
+    failed: bool,
+}
+
+/// Values deferred at most before they are run anyway (one command binds at most
+/// [`COMMAND_VALUES`]).
+const DEFERRED_VALUES: usize = 20_000;
+
+/// A value bound to a deferred statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// Values a deferred statement binds (the types the store's deferred inserts use).
+pub(crate) trait IntoVal {
+    fn into_val(self) -> Val;
+}
+
+impl IntoVal for i64 {
+    fn into_val(self) -> Val {
+        Val::Int(self)
+    }
+}
+
+impl IntoVal for bool {
+    fn into_val(self) -> Val {
+        Val::Int(i64::from(self))
+    }
+}
+
+impl IntoVal for f64 {
+    fn into_val(self) -> Val {
+        Val::Real(self)
+    }
+}
+
+impl IntoVal for &str {
+    fn into_val(self) -> Val {
+        Val::Text(self.to_string())
+    }
+}
+
+impl IntoVal for &String {
+    fn into_val(self) -> Val {
+        Val::Text(self.clone())
+    }
+}
+
+impl<T: IntoVal> IntoVal for Option<T> {
+    fn into_val(self) -> Val {
+        self.map_or(Val::Null, IntoVal::into_val)
+    }
+}
+
+impl IntoVal for &Option<String> {
+    fn into_val(self) -> Val {
+        self.as_deref().into_val()
+    }
+}
+
+/// Statements waiting to run, as one `;`-separated command whose placeholders are numbered
+/// across it, and audit events waiting for their place in the chain.
+#[derive(Default)]
+struct Deferred {
+    sql: String,
+    args: Vec<Val>,
+    events: Vec<NewEvent>,
+}
+
+impl Deferred {
+    fn is_empty(&self) -> bool {
+        self.sql.is_empty() && self.events.is_empty()
+    }
+
+    fn push(&mut self, sql: &str, args: Vec<Val>) {
+        push_shifted(&mut self.sql, sql, self.args.len());
+        self.sql.push_str(";\n");
+        self.args.extend(args);
+    }
+}
+
+/// Values one command binds at most (SQLite allows 32,766).
+const COMMAND_VALUES: usize = 30_000;
+
+impl Deferred {
+    /// The values its command will bind, audit events included.
+    fn values(&self) -> usize {
+        self.args.len() + self.events.len() * crate::audit::EVENT_VALUES
+    }
+}
+
+/// One command to the writer's connection: `;`-separated statements and the values of all
+/// their placeholders, in order.
+#[derive(Default)]
+struct Command {
+    sql: String,
+    args: Vec<Val>,
+}
+
+impl Command {
+    /// A statement without placeholders.
+    fn statement(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+        self.sql.push_str(";\n");
+    }
+
+    /// A transaction's deferred statements, and its audit events chained after `head` (which
+    /// moves to the last of them).
+    fn transaction(&mut self, d: &Deferred, head: &mut ChainHead) {
+        push_shifted(&mut self.sql, &d.sql, self.args.len());
+        self.args.extend(d.args.iter().cloned());
+        let stored: Vec<StoredEvent> = d
+            .events
+            .iter()
+            .map(|e| {
+                let s = head.append(e.clone());
+                *head = ChainHead { seq: s.seq, hash: s.hash.clone() };
+                s
+            })
+            .collect();
+        for chunk in stored.chunks(EVENTS_PER_INSERT) {
+            push_shifted(&mut self.sql, &crate::audit::insert_events_sql(chunk.len()), self.args.len());
+            self.sql.push_str(";\n");
+            for s in chunk {
+                self.args.extend(crate::audit::event_values(s));
+            }
+        }
+    }
+
+    async fn execute(self, conn: &mut SqliteConnection) -> std::result::Result<(), sqlx::Error> {
+        if self.sql.is_empty() {
+            return Ok(());
+        }
+        let mut q = sqlx::query(&self.sql);
+        for v in self.args {
+            q = match v {
+                Val::Null => q.bind(None::<i64>),
+                Val::Int(i) => q.bind(i),
+                Val::Real(f) => q.bind(f),
+                Val::Text(t) => q.bind(t),
+            };
+        }
+        q.execute(conn).await.map(|_| ())
+    }
+}
+
+/// Appends `sql` to `out` with each placeholder `$n` renumbered `$(n + offset)`, so that
+/// statements with placeholders of their own can run as one command with one list of values
+/// (SQLite binds `$n` to the command's n-th value). Only for the store's own statements,
+/// which have no `$` inside string literals.
+fn push_shifted(out: &mut String, sql: &str, offset: usize) {
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) if digits > 0 => out.push_str(&(n + offset).to_string()),
+            _ => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
 }
 
 /// The message a failed commit gives every member of its group (errors are not `Clone`).
@@ -158,6 +368,107 @@ impl WriterState {
         }
     }
 
+    /// Runs deferred statements and chains and inserts deferred audit events, as one command:
+    /// opening this transaction's savepoint first when `open`, releasing it at the end when
+    /// `release`. On failure `savepoint_open` stays set (the caller settles).
+    async fn run(&mut self, d: &Deferred, open: bool, release: bool) -> std::result::Result<(), sqlx::Error> {
+        let Some(grp) = self.group.as_mut() else {
+            return Err(sqlx::Error::Protocol("the group was rolled back".into()));
+        };
+        if open {
+            grp.savepoint_head = grp.head.clone();
+            self.savepoint_open = true;
+        }
+        let mut cmd = Command::default();
+        if open {
+            cmd.statement(SAVEPOINT);
+        }
+        let mut head = grp.head.clone();
+        cmd.transaction(d, &mut head);
+        if release {
+            cmd.statement(RELEASE);
+        }
+        cmd.execute(&mut self.conn).await?;
+        grp.head = head;
+        if release {
+            self.savepoint_open = false;
+        }
+        Ok(())
+    }
+
+    /// Runs queued transactions, each whole in its savepoint, as few commands as their values
+    /// allow. Should one fail, the command is undone and they run one by one, so that only the
+    /// failed one is refused. The others join the group's waiters.
+    async fn run_queued(&mut self, queued: Vec<(Deferred, oneshot::Sender<Answer>)>) {
+        let mut rest = queued.into_iter().peekable();
+        while rest.peek().is_some() {
+            let mut batch = Vec::new();
+            let mut values = 0;
+            while let Some((d, _)) = rest.peek() {
+                if !batch.is_empty() && values + d.values() > COMMAND_VALUES {
+                    break;
+                }
+                values += d.values();
+                batch.extend(rest.next());
+            }
+            self.run_batch(batch).await;
+        }
+    }
+
+    async fn run_batch(&mut self, batch: Vec<(Deferred, oneshot::Sender<Answer>)>) {
+        let Some(grp) = self.group.as_mut() else {
+            for (_, done) in batch {
+                let _ = done.send(Err(Failure::Other("the group was rolled back".into())));
+            }
+            return;
+        };
+        let mut head = grp.head.clone();
+        let mut cmd = Command::default();
+        cmd.statement("savepoint tsunagu_batch");
+        for (d, _) in &batch {
+            cmd.statement(SAVEPOINT);
+            cmd.transaction(d, &mut head);
+            cmd.statement(RELEASE);
+        }
+        cmd.statement("release savepoint tsunagu_batch");
+        match cmd.execute(&mut self.conn).await {
+            Ok(()) => {
+                grp.head = head;
+                grp.waiters.extend(batch.into_iter().map(|(_, done)| done));
+                return;
+            }
+            Err(_) => {
+                let undone = exec(
+                    &mut self.conn,
+                    "rollback transaction to savepoint tsunagu_batch; release savepoint tsunagu_batch",
+                )
+                .await;
+                if let Err(e) = undone {
+                    let why = db_error(&e);
+                    for (_, done) in batch {
+                        let _ = done.send(Err(Failure::Other(why.clone())));
+                    }
+                    self.abort(why).await;
+                    return;
+                }
+            }
+        }
+        for (d, done) in batch {
+            match self.run(&d, true, true).await {
+                Ok(()) => match &mut self.group {
+                    Some(g) => g.waiters.push(done),
+                    None => {
+                        let _ = done.send(Err(Failure::Other("the group was rolled back".into())));
+                    }
+                },
+                Err(e) => {
+                    self.settle().await;
+                    let _ = done.send(Err(Failure::of(e)));
+                }
+            }
+        }
+    }
+
     /// Opens the physical transaction if none is open, reading the chain head.
     async fn open_group(&mut self) -> std::result::Result<(), sqlx::Error> {
         if self.group.is_some() {
@@ -189,20 +500,31 @@ impl WriterState {
         let _ = exec(&mut self.conn, "rollback").await;
         if let Some(g) = self.group.take() {
             for w in g.waiters {
-                let _ = w.send(Err(why.clone()));
+                let _ = w.send(Err(Failure::Other(why.clone())));
             }
         }
     }
 
-    /// Writes the queued audit events and commits the physical transaction, answering every
-    /// member. Always answers every waiter it was given or holds.
+    /// Runs the queued transactions, writes the queued audit events and commits the physical
+    /// transaction, answering every member. Always answers every waiter it was given or holds.
     async fn flush(&mut self, queued: Vec<Pending>) {
         self.settle().await;
         if !queued.is_empty() {
             match self.open_group().await {
-                Ok(()) => self.insert_queued(queued).await,
+                Ok(()) => {
+                    let mut audits = Vec::new();
+                    let mut transactions = Vec::new();
+                    for p in queued {
+                        match p.work {
+                            Work::Audit(events) => audits.push((events, p.done)),
+                            Work::Transaction(d) => transactions.push((d, p.done)),
+                        }
+                    }
+                    self.run_queued(transactions).await;
+                    self.insert_queued(audits).await;
+                }
                 Err(e) => {
-                    let why = db_error(&e);
+                    let why = Failure::Other(db_error(&e));
                     for p in queued {
                         let _ = p.done.send(Err(why.clone()));
                     }
@@ -237,18 +559,18 @@ impl WriterState {
 
     /// Appends queued events to the chain in multi-row inserts. A failed insert fails only the
     /// appends whose events it held.
-    async fn insert_queued(&mut self, queued: Vec<Pending>) {
+    async fn insert_queued(&mut self, queued: Vec<(Vec<NewEvent>, oneshot::Sender<Answer>)>) {
         let Some(g) = &mut self.group else { return };
         let mut batch: Vec<StoredEvent> = Vec::new();
         let mut members: Vec<oneshot::Sender<Answer>> = Vec::new();
         let mut head = g.head.clone();
-        for p in queued {
-            for e in p.events {
+        for (events, done) in queued {
+            for e in events {
                 let stored = head.append(e);
                 head = ChainHead { seq: stored.seq, hash: stored.hash.clone() };
                 batch.push(stored);
             }
-            members.push(p.done);
+            members.push(done);
         }
         // One statement is atomic by itself; several chunks go in together or not at all
         // under a savepoint of their own (the table refuses deletes).
@@ -270,7 +592,7 @@ impl WriterState {
                 g.waiters.extend(members);
             }
             Err(e) => {
-                let why = db_error(&e);
+                let why = Failure::Other(db_error(&e));
                 for m in members {
                     let _ = m.send(Err(why.clone()));
                 }
@@ -347,30 +669,21 @@ impl Writer {
         Ok(g)
     }
 
-    /// Starts a logical transaction: a savepoint in the shared physical transaction.
-    pub(crate) async fn begin(&self) -> Result<WriteGuard> {
-        let w = self.clone();
-        let guard = tokio::spawn(async move {
-            let mut g = w.lock().await?;
-            g.settle().await;
-            if let Err(e) = g.open_group().await {
-                return Err(StoreError::from(e));
-            }
-            if let Err(e) = exec(&mut g.conn, SAVEPOINT).await {
-                // Do not leave a physical transaction open that nobody will commit.
-                let queued = w.take_queue();
-                g.flush(queued).await;
-                return Err(StoreError::from(e));
-            }
-            g.savepoint_open = true;
-            if let Some(grp) = &mut g.group {
-                grp.savepoint_head = grp.head.clone();
-            }
-            Ok(g)
-        })
-        .await
-        .map_err(join_error)??;
-        Ok(WriteGuard { guard: Some(guard), writer: self.clone() })
+    /// Starts a logical transaction: a savepoint in the shared physical transaction, opened when
+    /// its first statement runs (see [`WriteGuard`]).
+    pub(crate) fn begin(&self) -> WriteGuard {
+        WriteGuard { guard: None, writer: self.clone(), deferred: Deferred::default(), failed: false }
+    }
+
+    /// Takes the writer for a logical transaction: what an abandoned one left is undone, and
+    /// the physical transaction is open (its savepoint is opened by the first command).
+    async fn lock_for_transaction(&self) -> Result<OwnedMutexGuard<WriterState>> {
+        let mut g = self.lock().await?;
+        g.settle().await;
+        if let Err(e) = g.open_group().await {
+            return Err(StoreError::from(e));
+        }
+        Ok(g)
     }
 
     /// Takes the writer in a task of its own, when its turn comes, and commits what is pending
@@ -399,10 +712,15 @@ impl Writer {
         if events.is_empty() {
             return Ok(());
         }
+        self.enqueue(Work::Audit(events)).await
+    }
+
+    /// Queues work for the next commit and waits for it.
+    async fn enqueue(&self, work: Work) -> Result<()> {
         let (done, rx) = oneshot::channel();
         match self.shared.queue.lock() {
-            Ok(mut q) => q.push(Pending { events, done }),
-            Err(poisoned) => poisoned.into_inner().push(Pending { events, done }),
+            Ok(mut q) => q.push(Pending { work, done }),
+            Err(poisoned) => poisoned.into_inner().push(Pending { work, done }),
         }
         self.wait(rx).await
     }
@@ -437,7 +755,7 @@ impl Writer {
         armed.0 = None;
         match answer {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(why)) => Err(StoreError::Commit(why)),
+            Ok(Err(why)) => Err(why.into()),
             Err(_) => Err(StoreError::Commit("the commit was abandoned".to_string())),
         }
     }
@@ -469,31 +787,93 @@ impl Writer {
 }
 
 impl WriteGuard {
-    /// The connection of the held writer (`None` once committed).
-    pub(crate) fn conn(&mut self) -> Option<&mut SqliteConnection> {
-        self.guard.as_mut().map(|g| &mut g.conn)
+    /// Adds a statement that answers nothing (an insert the caller needs no reply from) to
+    /// those that run together: before the next statement that does answer, or at commit.
+    /// Its placeholders are `$1…` of its own `args`.
+    pub(crate) async fn defer(&mut self, sql: &str, args: Vec<Val>) -> std::result::Result<(), sqlx::Error> {
+        self.deferred.push(sql, args);
+        self.run_if_full().await
     }
 
-    /// The chain head inside this transaction, and where to put the next one.
-    pub(crate) fn group_head(&mut self) -> Option<(&mut SqliteConnection, &mut ChainHead)> {
-        let g = self.guard.as_mut()?;
-        let st: &mut WriterState = g;
-        let grp = st.group.as_mut()?;
-        Some((&mut st.conn, &mut grp.head))
+    /// Adds an audit event to this transaction. It is chained (given its place and hash) when
+    /// the deferred statements run, under the writer, and commits with them.
+    pub(crate) async fn defer_audit(&mut self, event: NewEvent) -> std::result::Result<(), sqlx::Error> {
+        self.deferred.events.push(event);
+        self.run_if_full().await
     }
 
-    /// Releases the savepoint into the group, hands the writer on and waits for the commit.
+    /// Runs what is deferred once it holds [`DEFERRED_VALUES`] values (a long transaction, such
+    /// as an import, defers in steps instead of one command too large for SQLite).
+    async fn run_if_full(&mut self) -> std::result::Result<(), sqlx::Error> {
+        if self.deferred.values() > DEFERRED_VALUES {
+            self.conn().await?;
+        }
+        Ok(())
+    }
+
+    /// The connection, for a statement whose answer is needed now: takes the writer if this
+    /// transaction does not hold it yet (opening its savepoint) and runs what was deferred, in
+    /// one command with the savepoint.
+    pub(crate) async fn conn(&mut self) -> std::result::Result<&mut SqliteConnection, sqlx::Error> {
+        if self.failed {
+            return Err(sqlx::Error::Protocol("the transaction failed and was rolled back".into()));
+        }
+        if self.guard.is_none() || !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            let held = self.guard.take();
+            let w = self.writer.clone();
+            let (g, ran) = tokio::spawn(async move {
+                let open = held.is_none();
+                let mut g = match held {
+                    Some(g) => g,
+                    None => w.lock_for_transaction().await?,
+                };
+                let ran = g.run(&deferred, open, false).await;
+                if ran.is_err() {
+                    // `savepoint_open` is still set: settle rolls this transaction back.
+                    g.settle().await;
+                }
+                Ok::<_, StoreError>((g, ran))
+            })
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("writer task failed: {e}")))?
+            .map_err(store_to_sqlx)?;
+            self.guard = Some(g);
+            if let Err(e) = ran {
+                self.failed = true;
+                return Err(e);
+            }
+        }
+        match self.guard.as_mut() {
+            Some(g) => Ok(&mut g.conn),
+            None => Err(sqlx::Error::PoolClosed),
+        }
+    }
+
+    /// Commits: a transaction that never needed the writer joins the queue of the next commit
+    /// and runs there whole with the others queued (one command for all of them); one that
+    /// holds the writer runs what it deferred and releases its savepoint into the group (one
+    /// command), hands the writer on and waits for the group's commit.
     pub(crate) async fn commit(mut self) -> Result<()> {
+        if self.failed {
+            return Err(StoreError::Commit("the transaction was rolled back".to_string()));
+        }
+        let deferred = std::mem::take(&mut self.deferred);
         let Some(mut g) = self.guard.take() else {
-            return Err(StoreError::Commit("the transaction was already finished".to_string()));
+            if deferred.is_empty() {
+                return Ok(()); // nothing was written
+            }
+            return self.writer.enqueue(Work::Transaction(deferred)).await;
         };
+        let w = self.writer.clone();
         let rx = tokio::spawn(async move {
-            if let Err(e) = exec(&mut g.conn, RELEASE).await {
-                // `savepoint_open` is still set: settle rolls the savepoint back.
+            if let Err(e) = g.run(&deferred, false, true).await {
+                // `savepoint_open` is still set: settle rolls this transaction back.
                 g.settle().await;
+                drop(g);
+                w.flush_later();
                 return Err(StoreError::from(e));
             }
-            g.savepoint_open = false;
             let (tx, rx) = oneshot::channel();
             match &mut g.group {
                 Some(grp) => grp.waiters.push(tx),
@@ -504,6 +884,14 @@ impl WriteGuard {
         .await
         .map_err(join_error)??;
         self.writer.wait(rx).await
+    }
+}
+
+/// A [`StoreError`] from taking the writer, as the `sqlx::Error` a statement would give.
+fn store_to_sqlx(e: StoreError) -> sqlx::Error {
+    match e {
+        StoreError::Database(e) => e,
+        other => sqlx::Error::Protocol(other.to_string()),
     }
 }
 
@@ -527,5 +915,32 @@ impl Drop for FlushOnDrop {
         if let Some(w) = self.0.take() {
             w.flush_later();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_renumbered_after_those_before_them() {
+        let mut out = String::new();
+        push_shifted(&mut out, "insert into t (a, b) values ($1, $2)", 0);
+        out.push_str("; ");
+        push_shifted(&mut out, "insert into u values ($1, $10, $2) -- $ alone, $x", 2);
+        assert_eq!(
+            out,
+            "insert into t (a, b) values ($1, $2); insert into u values ($3, $12, $4) -- $ alone, $x"
+        );
+    }
+
+    #[test]
+    fn deferred_statements_number_their_values_in_one_list() {
+        let mut d = Deferred::default();
+        d.push("insert into a values ($1, $2)", vec![1_i64.into_val(), "x".into_val()]);
+        d.push("insert into b values ($2, $1)", vec![Some(2.5_f64).into_val(), None::<i64>.into_val()]);
+        assert_eq!(d.sql, "insert into a values ($1, $2);\ninsert into b values ($4, $3);\n");
+        assert_eq!(d.args, vec![Val::Int(1), Val::Text("x".into()), Val::Real(2.5), Val::Null]);
+        assert!(!d.is_empty());
     }
 }

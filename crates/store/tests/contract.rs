@@ -724,7 +724,8 @@ async fn the_audit_chain_appended_across_transactions_verifies_and_ends_at_the_h
         for t in 0..5 {
             let mut tx = s.begin().await.expect("begin");
             for i in 0..5 {
-                appended.push(tx.append_audit(event(t * 5 + i, "u1")).await.expect("append"));
+                tx.append_audit(event(t * 5 + i, "u1")).await.expect("append");
+                appended.push(event(t * 5 + i, "u1"));
             }
             tx.commit().await.expect("commit");
         }
@@ -732,7 +733,8 @@ async fn the_audit_chain_appended_across_transactions_verifies_and_ends_at_the_h
 
         assert_chain_verifies(b, s, 27).await;
         let read = all_events(s).await;
-        assert_eq!(read[..25], appended[..], "{b:?}: events read back differ from those appended");
+        let read_back: Vec<_> = read[..25].iter().map(|e| e.event.clone()).collect();
+        assert_eq!(read_back, appended, "{b:?}: events read back differ from those appended");
         let page = s.audit_events_after(10, 5).await.expect("page");
         assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13, 14, 15], "{b:?}");
 
@@ -758,9 +760,9 @@ async fn a_rolled_back_transaction_leaves_no_audit_event_and_no_gap() {
         assert_eq!(s.organisation("o1").await.expect("read"), None, "{b:?}");
         assert_chain_verifies(b, s, 2).await;
         let mut after = s.begin().await.expect("begin");
-        let next = after.append_audit(event(5, "u1")).await.expect("append");
+        after.append_audit(event(5, "u1")).await.expect("append");
         after.commit().await.expect("commit");
-        assert_eq!(next.seq, 3, "{b:?}: the next event must follow the last committed one");
+        // The next event follows the last committed one: seq 3, and the chain verifies.
         assert_chain_verifies(b, s, 3).await;
     }
 }
@@ -1250,5 +1252,153 @@ async fn a_large_batch_of_audit_events_goes_in_whole() {
         assert_chain_verifies(b, s, 450).await;
         let read = all_events(s).await;
         assert_eq!(read[449].event.target_id.as_deref(), Some("s449"), "{b:?}: out of order");
+    }
+}
+
+fn message_entry(id: &str, patient: &str, author: &str) -> tsunagu_store::patients::EntryRow {
+    tsunagu_store::patients::EntryRow {
+        id: id.to_string(),
+        patient_id: patient.to_string(),
+        kind: "message".to_string(),
+        author_id: author.to_string(),
+        author_profession: "physician".to_string(),
+        author_org_id: None,
+        created_at: 1_700_000_000_000_002,
+        occurred_at: 1_700_000_000_000_002,
+        body: "熱 37.8℃ $1 ?".to_string(),
+        data: "{}".to_string(),
+        corrects_id: None,
+        urgent: true,
+        needs_reply: false,
+        addressee_id: None,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        escalated_at: None,
+    }
+}
+
+/// On SQLite the inserts of an entry, its vital signs, read marks and audit events wait and run
+/// together (one command to the writer); PostgreSQL runs them at once. Either way: a statement
+/// that answers sees what was written before it in the transaction, what commits is whole, and
+/// a write that fails leaves nothing of its transaction and a writer that goes on working.
+#[tokio::test]
+async fn writes_of_a_transaction_run_in_order_and_a_failed_one_leaves_nothing() {
+    use tsunagu_store::patients::VitalRow;
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        add_user(s, "u1", "hanako").await;
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_patient(&attachment_patient("p1", "u1")).await.expect("patient");
+        tx.commit().await.expect("commit");
+
+        // Inserts, then a statement whose answer depends on them, in one transaction.
+        let e1 = message_entry("e1", "p1", "u1");
+        let vital = VitalRow {
+            entry_id: "e1".into(),
+            patient_id: "p1".into(),
+            kind: "temperature".into(),
+            value: 37.8,
+            measured_at: e1.occurred_at,
+        };
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_entry(&e1).await.expect("entry");
+        tx.insert_vital(&vital).await.expect("vital");
+        tx.mark_read(&["e1".to_string()], "u1", 5).await.expect("read mark");
+        tx.append_audit(event(1, "u1")).await.expect("append");
+        assert!(tx.acknowledge("e1", "u1", 9).await.expect("acknowledge"), "{b:?}: the entry is there");
+        tx.append_audit(event(2, "u1")).await.expect("append");
+        tx.commit().await.expect("commit");
+        let stored = s.entry("e1").await.expect("read").expect("committed");
+        assert_eq!(stored.body, e1.body, "{b:?}: text with `$1` and `?` is stored as written");
+        assert_eq!(stored.acknowledged_at, Some(9), "{b:?}");
+        assert_eq!(s.vitals_of_entries("p1", &["e1".into()]).await.expect("vitals"), vec![vital], "{b:?}");
+        assert_eq!(s.reads_of_entries(&["e1".into()]).await.expect("reads").len(), 1, "{b:?}");
+        assert_chain_verifies(b, s, 2).await;
+
+        // The same entry again: the primary key refuses it (on SQLite at commit, after the
+        // statements before it ran), and nothing of the transaction remains.
+        let mut tx = s.begin().await.expect("begin");
+        let failed = async {
+            tx.insert_entry(&message_entry("e2", "p1", "u1")).await?;
+            tx.append_audit(event(3, "u1")).await?;
+            tx.insert_entry(&e1).await?;
+            tx.commit().await
+        }
+        .await;
+        expect_conflict(b, failed, "timeline_entries_pkey");
+        assert_eq!(s.entry("e2").await.expect("read"), None, "{b:?}: a failed transaction left a row");
+        assert_chain_verifies(b, s, 2).await;
+
+        // The writer goes on: the next transaction commits and chains after the last committed.
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_entry(&message_entry("e3", "p1", "u1")).await.expect("entry");
+        tx.append_audit(event(4, "u1")).await.expect("append");
+        tx.commit().await.expect("commit");
+        assert!(s.entry("e3").await.expect("read").is_some(), "{b:?}");
+        assert_chain_verifies(b, s, 3).await;
+
+        // A transaction that writes nothing commits at once.
+        s.begin().await.expect("begin").commit().await.expect("empty commit");
+    }
+}
+
+/// Transactions that commit at once share the writer's commands (on SQLite, one command for
+/// all of them): one that fails is refused alone, the others commit whole, and the chain holds
+/// exactly the events of those that committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_transaction_among_concurrent_ones_is_refused_alone() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, db.store.clone());
+        add_user(&s, "u1", "hanako").await;
+        let mut tx = s.begin().await.expect("begin");
+        tx.insert_patient(&attachment_patient("p1", "u1")).await.expect("patient");
+        tx.insert_entry(&message_entry("taken", "p1", "u1")).await.expect("entry");
+        tx.commit().await.expect("commit");
+
+        let mut tasks = Vec::new();
+        for round in 0..4 {
+            for i in 0..8 {
+                let s = s.clone();
+                tasks.push(tokio::spawn(async move {
+                    // One in each round reuses an id that exists.
+                    let id = if i == 3 { "taken".to_string() } else { format!("e{round}-{i}") };
+                    let mut tx = s.begin().await?;
+                    tx.insert_entry(&message_entry(&id, "p1", "u1")).await?;
+                    tx.mark_read(std::slice::from_ref(&id), "u1", 1).await?;
+                    tx.append_audit(event(round * 8 + i, "u1")).await?;
+                    tx.commit().await.map(|()| id)
+                }));
+            }
+        }
+        let mut committed = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(id) => {
+                    assert!(
+                        s.entry(&id).await.expect("read").is_some(),
+                        "{b:?}: {id} acknowledged, not stored"
+                    );
+                    committed += 1;
+                }
+                Err(e) => expect_conflict(b, Err(e), "timeline_entries_pkey"),
+            }
+        }
+        assert_eq!(committed, 28, "{b:?}");
+        assert_chain_verifies(b, &s, 28).await;
+    }
+}
+
+/// A long transaction (an import's audit trail) defers more than one SQLite command may bind:
+/// it runs in steps and commits whole, on both backends.
+#[tokio::test]
+async fn a_transaction_with_thousands_of_events_commits_whole() {
+    for db in testing::all().await {
+        let (b, s) = (db.backend, &db.store);
+        let mut tx = s.begin().await.expect("begin");
+        for n in 0..3_000 {
+            tx.append_audit(event(n, "u1")).await.expect("append");
+        }
+        tx.commit().await.expect("commit");
+        assert_chain_verifies(b, s, 3_000).await;
     }
 }
