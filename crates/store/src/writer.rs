@@ -268,7 +268,14 @@ impl Deferred {
 struct Command {
     sql: String,
     args: Vec<Val>,
+    /// Holds several transactions: its text is one of many, so it is not kept prepared.
+    batch: bool,
 }
+
+/// Values a command may bind and still be kept prepared (one transaction's usual shapes; sqlx
+/// keeps prepared statements by their text, and a long, one-off command would only crowd out
+/// the writer's everyday statements and hold memory).
+const PREPARED_VALUES: usize = 256;
 
 impl Command {
     /// A statement without placeholders.
@@ -304,7 +311,8 @@ impl Command {
         if self.sql.is_empty() {
             return Ok(());
         }
-        let mut q = sqlx::query(&self.sql);
+        let keep = !self.batch && self.args.len() <= PREPARED_VALUES;
+        let mut q = sqlx::query(&self.sql).persistent(keep);
         for v in self.args {
             q = match v {
                 Val::Null => q.bind(None::<i64>),
@@ -423,7 +431,7 @@ impl WriterState {
             return;
         };
         let mut head = grp.head.clone();
-        let mut cmd = Command::default();
+        let mut cmd = Command { batch: batch.len() > 1, ..Command::default() };
         cmd.statement("savepoint tsunagu_batch");
         for (d, _) in &batch {
             cmd.statement(SAVEPOINT);
@@ -474,9 +482,11 @@ impl WriterState {
         if self.group.is_some() {
             return Ok(());
         }
-        exec(&mut self.conn, "begin immediate").await?;
+        // One command (one round trip to the connection's thread) for both.
         let head: std::result::Result<(i64, String), sqlx::Error> =
-            sqlx::query_as("select seq, hash from audit_head where id = 1").fetch_one(&mut self.conn).await;
+            sqlx::query_as("begin immediate; select seq, hash from audit_head where id = 1")
+                .fetch_one(&mut self.conn)
+                .await;
         match head {
             Ok((seq, hash)) => {
                 let head = ChainHead { seq, hash };
@@ -532,18 +542,18 @@ impl WriterState {
             }
         }
         let Some(g) = &self.group else { return };
-        if g.head != g.begun_head {
-            let moved = sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1")
+        // The head row and the commit in one command: a failed update stops it before `commit`.
+        let committed = if g.head != g.begun_head {
+            sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1; commit")
                 .bind(g.head.seq)
                 .bind(&g.head.hash)
                 .execute(&mut self.conn)
-                .await;
-            if let Err(e) = moved {
-                self.abort(db_error(&e)).await;
-                return;
-            }
-        }
-        match exec(&mut self.conn, "commit").await {
+                .await
+                .map(|_| ())
+        } else {
+            exec(&mut self.conn, "commit").await
+        };
+        match committed {
             Ok(()) => {
                 if let Some(g) = self.group.take() {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
