@@ -351,8 +351,10 @@ impl Store {
         }
     }
 
-    /// Starts a write transaction (on SQLite `BEGIN IMMEDIATE`, so the write lock is taken up
-    /// front and a concurrent writer waits instead of failing half-way).
+    /// Starts a write transaction. On SQLite it is a savepoint in the writer's shared `BEGIN
+    /// IMMEDIATE` transaction (the write lock is held by the group, so a concurrent writer waits
+    /// instead of failing half-way), taken when its first statement that answers runs or, if it
+    /// only defers inserts, at its commit (see `writer.rs`).
     pub async fn begin(&self) -> Result<Tx> {
         let inner = match &self.db {
             Db::Sqlite { write, .. } => TxInner::Sqlite(write.begin()),
