@@ -1454,14 +1454,7 @@ fn spawn_batches(
                 }
             }
             b.from = Some(head.clone());
-            b.events = events
-                .into_iter()
-                .map(|e| {
-                    let s = head.append(e);
-                    head = ChainHead { seq: s.seq, hash: s.hash.clone() };
-                    s
-                })
-                .collect();
+            b.events = events.into_iter().map(|e| head.advance(e)).collect();
             let failed = made.is_err();
             if tx.blocking_send(made.map(|()| b)).is_err() || failed {
                 return;

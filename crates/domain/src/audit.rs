@@ -281,6 +281,15 @@ impl ChainHead {
         let hash = chain_hash(seq, &self.hash, &event);
         StoredEvent { seq, event, prev_hash: self.hash.clone(), hash }
     }
+
+    /// Appends the next event and moves the head to it: a chain of several events is
+    /// `events.map(|e| head.advance(e))`.
+    pub fn advance(&mut self, event: NewEvent) -> StoredEvent {
+        let s = self.append(event);
+        self.seq = s.seq;
+        self.hash.clone_from(&s.hash);
+        s
+    }
 }
 
 /// Something wrong found while verifying.
@@ -373,9 +382,7 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..n {
             let e = NewEvent::new(Timestamp(i), Action::Login, Outcome::Success).actor("u1", "nurse");
-            let s = head.append(e);
-            head = ChainHead { seq: s.seq, hash: s.hash.clone() };
-            out.push(s);
+            out.push(head.advance(e));
         }
         out
     }
@@ -423,9 +430,7 @@ mod tests {
         for r in &rows[2..] {
             let mut e = r.event.clone();
             e.actor_login = Some("someone-else".into());
-            let s = head.append(e);
-            head = ChainHead { seq: s.seq, hash: s.hash.clone() };
-            forged.push(s);
+            forged.push(head.advance(e));
         }
         assert_eq!(verify(&forged, vec![exported]), vec![Finding::HeadMismatch { seq: 5 }]);
     }

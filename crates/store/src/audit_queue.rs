@@ -107,14 +107,7 @@ async fn write(pool: &PgPool, events: Vec<NewEvent>) -> std::result::Result<(), 
             .fetch_one(&mut *tx)
             .await?;
     let mut head = ChainHead { seq, hash };
-    let stored: Vec<StoredEvent> = events
-        .into_iter()
-        .map(|e| {
-            let s = head.append(e);
-            head = ChainHead { seq: s.seq, hash: s.hash.clone() };
-            s
-        })
-        .collect();
+    let stored: Vec<StoredEvent> = events.into_iter().map(|e| head.advance(e)).collect();
     for chunk in stored.chunks(EVENTS_PER_INSERT) {
         let sql = insert_events_sql(chunk.len());
         let mut q = sqlx::query(&sql);

@@ -289,15 +289,7 @@ impl Command {
     fn transaction(&mut self, d: &Deferred, head: &mut ChainHead) {
         push_shifted(&mut self.sql, &d.sql, self.args.len());
         self.args.extend(d.args.iter().cloned());
-        let stored: Vec<StoredEvent> = d
-            .events
-            .iter()
-            .map(|e| {
-                let s = head.append(e.clone());
-                *head = ChainHead { seq: s.seq, hash: s.hash.clone() };
-                s
-            })
-            .collect();
+        let stored: Vec<StoredEvent> = d.events.iter().map(|e| head.advance(e.clone())).collect();
         for chunk in stored.chunks(EVENTS_PER_INSERT) {
             push_shifted(&mut self.sql, &crate::audit::insert_events_sql(chunk.len()), self.args.len());
             self.sql.push_str(";\n");
@@ -575,11 +567,7 @@ impl WriterState {
         let mut members: Vec<oneshot::Sender<Answer>> = Vec::new();
         let mut head = g.head.clone();
         for (events, done) in queued {
-            for e in events {
-                let stored = head.append(e);
-                head = ChainHead { seq: stored.seq, hash: stored.hash.clone() };
-                batch.push(stored);
-            }
+            batch.extend(events.into_iter().map(|e| head.advance(e)));
             members.push(done);
         }
         // One statement is atomic by itself; several chunks go in together or not at all
@@ -622,7 +610,7 @@ impl WriterState {
 }
 
 /// Inserts stored events in one statement.
-pub(crate) async fn insert_events(
+async fn insert_events(
     conn: &mut SqliteConnection,
     events: &[StoredEvent],
 ) -> std::result::Result<(), sqlx::Error> {
