@@ -319,10 +319,7 @@ impl Store {
                 // reader; the operating system's file cache holds the rest of a large database
                 // once, shared, instead of once per connection (resident memory stays bounded:
                 // issue 6 wants ≤ 150 MB under load).
-                let write = writer::Writer::new(
-                    base.clone().pragma("cache_size", "-16000").row_buffer_size(4096).connect().await?,
-                )
-                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                let write = writer::Writer::new(base.clone().pragma("cache_size", "-16000").connect().await?);
                 // Readers without sqlx's pool and its health check on every release (readers.rs).
                 let read = readers::Readers::open(
                     base.read_only(true).pragma("cache_size", "-4000"),

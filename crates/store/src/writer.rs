@@ -11,20 +11,12 @@
 //!   the savepoint back, and nothing else.
 //! - [`WriteGuard::commit`] releases the savepoint into the physical transaction, hands the
 //!   writer to the next transaction in line and waits until the physical transaction commits.
-//! - The commit is a flush: a task that queues for the writer like everyone else and, when its
-//!   turn comes, commits the group; everyone who queued for the writer meanwhile has joined
-//!   the group by then. One `COMMIT` (one fsync) answers them all; a failed commit answers them
-//!   all with the error. Nothing is acknowledged before it is on disk, so a `kill -9` loses
-//!   only unacknowledged work. One flush is on its way at a time, asked for by whoever leaves
-//!   work for it.
-//! - Audit events that record no other change ([`Writer::append_audit`]), and transactions made
-//!   only of inserts that answer nothing (see [`WriteGuard`]), wait in a queue and are written
-//!   by the next flush: the transactions in one command, the events in one multi-row insert.
-//!
-//! The flushes and every other step that holds the writer run on the writer's own runtime, on a
-//! thread of its own: a step is a round trip to the connection's thread, and on the server's
-//! runtime the task came back from each one behind the requests' tasks (about 0.4 ms a round
-//! trip under load, and 1 ms between one flush and the next; issue 6).
+//! - The commit happens when a waiting member gets the writer back: everyone who queued for
+//!   the writer meanwhile has joined the group by then. One `COMMIT` (one fsync) answers them
+//!   all; a failed commit answers them all with the error. Nothing is acknowledged before it
+//!   is on disk, so a `kill -9` loses only unacknowledged work.
+//! - Audit events that record no other change ([`Writer::append_audit`]) wait in a queue and
+//!   are written by the next commit in one multi-row insert.
 //!
 //! The audit chain's head is read once per physical transaction and kept in memory until its
 //! commit; the `audit_head` row is written once per commit. Another process writing the same
@@ -90,21 +82,10 @@ pub(crate) struct Writer {
 
 struct Shared {
     state: Arc<Mutex<WriterState>>,
-    queue: std::sync::Mutex<Queue>,
+    /// Audit-only appends and transactions made only of deferred statements, waiting for the
+    /// next commit.
+    queue: std::sync::Mutex<Vec<Pending>>,
     stats: Arc<Counters>,
-    /// The writer's own runtime, on a thread of its own (see [`Writer::new`]).
-    rt: tokio::runtime::Handle,
-    /// Dropped with the last clone of the writer: the runtime's thread then ends.
-    _stop: oneshot::Sender<()>,
-}
-
-/// Audit-only appends and transactions made only of deferred statements, waiting for the next
-/// commit.
-#[derive(Default)]
-struct Queue {
-    pending: Vec<Pending>,
-    /// A flush is on its way: it takes the queue after everything pushed so far.
-    flush_requested: bool,
 }
 
 /// Counts of what the writer committed (shared with the state, which does the counting).
@@ -651,37 +632,15 @@ async fn insert_events(
     q.execute(conn).await.map(|_| ())
 }
 
-/// Waits for the commit that answers `rx` (a flush is already on its way: the work is in the
-/// queue or the group). There is no time limit: the work will be committed, and giving up
-/// would report a failure for a write that lands.
-async fn wait(rx: oneshot::Receiver<Answer>) -> Result<()> {
-    match rx.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(why)) => Err(why.into()),
-        Err(_) => Err(StoreError::Commit("the commit was abandoned".to_string())),
-    }
-}
-
 /// A task's failure to finish (a panic inside it) as a store error.
 fn join_error(e: tokio::task::JoinError) -> StoreError {
     StoreError::Commit(format!("writer task failed: {e}"))
 }
 
 impl Writer {
-    /// The writer of `conn`. Its commits run on a runtime of their own, on one thread: the
-    /// commit cycle is a few round trips to the connection's thread, and on the server's runtime
-    /// each of them waited behind the requests' tasks to be polled again (issue 6).
-    pub(crate) fn new(conn: SqliteConnection) -> std::io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
-        let handle = rt.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        std::thread::Builder::new().name("tsunagu-writer".into()).spawn(move || {
-            rt.block_on(async move {
-                let _ = stopped.await;
-            });
-        })?;
+    pub(crate) fn new(conn: SqliteConnection) -> Self {
         let stats = Arc::new(Counters::default());
-        Ok(Writer {
+        Writer {
             shared: Arc::new(Shared {
                 stats: stats.clone(),
                 state: Arc::new(Mutex::new(WriterState {
@@ -691,19 +650,9 @@ impl Writer {
                     group: None,
                     savepoint_open: false,
                 })),
-                queue: std::sync::Mutex::new(Queue::default()),
-                rt: handle,
-                _stop: stop,
+                queue: std::sync::Mutex::new(Vec::new()),
             }),
-        })
-    }
-
-    /// Runs `task` on the writer's runtime.
-    fn spawn<T: Send + 'static>(
-        &self,
-        task: impl std::future::Future<Output = T> + Send + 'static,
-    ) -> tokio::task::JoinHandle<T> {
-        self.shared.rt.spawn(task)
+        }
     }
 
     pub(crate) fn stats(&self) -> WriteStats {
@@ -742,45 +691,25 @@ impl Writer {
         Ok(g)
     }
 
-    /// Makes sure a flush follows: a task on the writer's runtime takes the writer when its
-    /// turn comes (fairly, after those already in line), takes the queue and commits what is
-    /// pending. One such task is on its way at a time; whatever is queued before it takes the
-    /// queue goes with it.
+    /// Takes the writer in a task of its own, when its turn comes, and commits what is pending
+    /// (outside a runtime there is nobody to run it; the next writer commits instead).
     fn flush_later(&self) {
-        {
-            let mut q = self.queue();
-            if q.flush_requested {
-                return;
-            }
-            q.flush_requested = true;
-        }
-        let w = self.clone();
-        self.spawn(async move {
-            let g = w.shared.state.clone().lock_owned().await;
-            let queued = w.take_queue();
-            let mut g = g;
-            if g.closed {
-                // `close` committed what was queued before it; this came later.
-                for p in queued {
-                    let _ = p.done.send(Err(Failure::Other("the database is closed".into())));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let w = self.clone();
+            rt.spawn(async move {
+                if let Ok(mut g) = w.lock().await {
+                    let queued = w.take_queue();
+                    g.flush(queued).await;
                 }
-                return;
-            }
-            g.flush(queued).await;
-        });
-    }
-
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        match self.shared.queue.lock() {
-            Ok(q) => q,
-            Err(poisoned) => poisoned.into_inner(),
+            });
         }
     }
 
     fn take_queue(&self) -> Vec<Pending> {
-        let mut q = self.queue();
-        q.flush_requested = false;
-        std::mem::take(&mut q.pending)
+        match self.shared.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
     }
 
     /// Appends events that record no other change, committed with the next group.
@@ -794,24 +723,60 @@ impl Writer {
     /// Queues work for the next commit and waits for it.
     async fn enqueue(&self, work: Work) -> Result<()> {
         let (done, rx) = oneshot::channel();
-        self.queue().pending.push(Pending { work, done });
-        self.flush_later();
-        wait(rx).await
+        match self.shared.queue.lock() {
+            Ok(mut q) => q.push(Pending { work, done }),
+            Err(poisoned) => poisoned.into_inner().push(Pending { work, done }),
+        }
+        self.wait(rx).await
+    }
+
+    /// Waits for the commit that answers `rx`. Whoever gets the writer back first while
+    /// waiting commits the group, unless the group was committed meanwhile.
+    async fn wait(&self, mut rx: oneshot::Receiver<Answer>) -> Result<()> {
+        // Should this wait be cancelled, someone must still commit the group.
+        let mut armed = FlushOnDrop(Some(self.clone()));
+        let answer = tokio::select! {
+            biased;
+            a = &mut rx => a,
+            // No time limit here, unlike `begin`: this member's work is already in the group
+            // and will be committed; giving up would report a failure for a write that lands.
+            g = self.shared.state.clone().lock_owned() => {
+                let mut g = g;
+                match rx.try_recv() {
+                    Ok(a) => Ok(a),
+                    // Closed: what was pending was committed by `close`; nothing more is.
+                    Err(_) if g.closed => return Err(StoreError::Database(sqlx::Error::PoolClosed)),
+                    Err(_) => {
+                        let w = self.clone();
+                        tokio::spawn(async move {
+                            let queued = w.take_queue();
+                            g.flush(queued).await;
+                        });
+                        rx.await
+                    }
+                }
+            }
+        };
+        armed.0 = None;
+        match answer {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(why.into()),
+            Err(_) => Err(StoreError::Commit("the commit was abandoned".to_string())),
+        }
     }
 
     /// The connection outside any transaction (migrations, pragmas, backups): the open group
     /// is committed first, and the writer is held until the returned guard is dropped.
     pub(crate) async fn idle(&self) -> Result<IdleConn> {
         let w = self.clone();
-        let g = self
-            .spawn(async move {
-                let mut g = w.lock().await?;
-                let queued = w.take_queue();
-                g.flush(queued).await;
-                Ok::<_, StoreError>(g)
-            })
-            .await
-            .map_err(join_error)??;
+        let g = tokio::spawn(async move {
+            let mut g = w.lock().await?;
+            let queued = w.take_queue();
+            g.flush(queued).await;
+            Ok::<_, StoreError>(g)
+        })
+        .await
+        .map_err(join_error)??;
         Ok(IdleConn(g))
     }
 
@@ -862,24 +827,22 @@ impl WriteGuard {
             let deferred = std::mem::take(&mut self.deferred);
             let held = self.guard.take();
             let w = self.writer.clone();
-            let (g, ran) = self
-                .writer
-                .spawn(async move {
-                    let open = held.is_none();
-                    let mut g = match held {
-                        Some(g) => g,
-                        None => w.lock_for_transaction().await?,
-                    };
-                    let ran = g.run(&deferred, open, false).await;
-                    if ran.is_err() {
-                        // `savepoint_open` is still set: settle rolls this transaction back.
-                        g.settle().await;
-                    }
-                    Ok::<_, StoreError>((g, ran))
-                })
-                .await
-                .map_err(|e| sqlx::Error::Protocol(format!("writer task failed: {e}")))?
-                .map_err(store_to_sqlx)?;
+            let (g, ran) = tokio::spawn(async move {
+                let open = held.is_none();
+                let mut g = match held {
+                    Some(g) => g,
+                    None => w.lock_for_transaction().await?,
+                };
+                let ran = g.run(&deferred, open, false).await;
+                if ran.is_err() {
+                    // `savepoint_open` is still set: settle rolls this transaction back.
+                    g.settle().await;
+                }
+                Ok::<_, StoreError>((g, ran))
+            })
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("writer task failed: {e}")))?
+            .map_err(store_to_sqlx)?;
             self.guard = Some(g);
             if let Err(e) = ran {
                 self.failed = true;
@@ -908,30 +871,24 @@ impl WriteGuard {
             return self.writer.enqueue(Work::Transaction(deferred)).await;
         };
         let w = self.writer.clone();
-        let rx = self
-            .writer
-            .spawn(async move {
-                let ran = g.run(&deferred, false, true).await;
-                if ran.is_err() {
-                    // `savepoint_open` is still set: settle rolls this transaction back.
-                    g.settle().await;
-                }
-                let rx = match (ran, &mut g.group) {
-                    (Err(e), _) => Err(StoreError::from(e)),
-                    (Ok(()), Some(grp)) => {
-                        let (tx, rx) = oneshot::channel();
-                        grp.waiters.push(tx);
-                        Ok(rx)
-                    }
-                    (Ok(()), None) => Err(StoreError::Commit("the transaction was rolled back".to_string())),
-                };
+        let rx = tokio::spawn(async move {
+            if let Err(e) = g.run(&deferred, false, true).await {
+                // `savepoint_open` is still set: settle rolls this transaction back.
+                g.settle().await;
                 drop(g);
                 w.flush_later();
-                rx
-            })
-            .await
-            .map_err(join_error)??;
-        wait(rx).await
+                return Err(StoreError::from(e));
+            }
+            let (tx, rx) = oneshot::channel();
+            match &mut g.group {
+                Some(grp) => grp.waiters.push(tx),
+                None => return Err(StoreError::Commit("the transaction was rolled back".to_string())),
+            }
+            Ok(rx)
+        })
+        .await
+        .map_err(join_error)??;
+        self.writer.wait(rx).await
     }
 }
 
@@ -951,6 +908,17 @@ impl Drop for WriteGuard {
         if let Some(g) = self.guard.take() {
             drop(g);
             self.writer.flush_later();
+        }
+    }
+}
+
+/// Commits the group in a task of its own when dropped armed (a wait that was cancelled).
+struct FlushOnDrop(Option<Writer>);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.take() {
+            w.flush_later();
         }
     }
 }
