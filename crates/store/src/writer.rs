@@ -44,7 +44,6 @@ use crate::audit::EVENTS_PER_INSERT;
 
 const SAVEPOINT: &str = "savepoint tsunagu_tx";
 const RELEASE: &str = "release savepoint tsunagu_tx";
-const ROLLBACK_TO: &str = "rollback transaction to savepoint tsunagu_tx";
 
 /// What a member of a group is told: committed, or why not.
 type Answer = std::result::Result<(), Failure>;
@@ -345,6 +344,12 @@ async fn exec(conn: &mut SqliteConnection, sql: &str) -> std::result::Result<(),
     sqlx::query(sql).execute(conn).await.map(|_| ())
 }
 
+/// Undoes what ran since savepoint `name` and ends it, in one command (a failure stops before
+/// the release).
+async fn undo(conn: &mut SqliteConnection, name: &str) -> std::result::Result<(), sqlx::Error> {
+    exec(conn, &format!("rollback transaction to savepoint {name}; release savepoint {name}")).await
+}
+
 impl WriterState {
     /// Deals with what an abandoned transaction left: its savepoint is rolled back. Should
     /// that fail, the physical transaction is gone (SQLite rolls it back on some I/O errors)
@@ -354,11 +359,7 @@ impl WriterState {
             return;
         }
         self.savepoint_open = false;
-        let undone = match exec(&mut self.conn, ROLLBACK_TO).await {
-            Ok(()) => exec(&mut self.conn, RELEASE).await,
-            Err(e) => Err(e),
-        };
-        match undone {
+        match undo(&mut self.conn, "tsunagu_tx").await {
             Ok(()) => {
                 if let Some(g) = &mut self.group {
                     g.head = g.savepoint_head.clone();
@@ -438,12 +439,7 @@ impl WriterState {
                 return;
             }
             Err(failed) => {
-                let undone = exec(
-                    &mut self.conn,
-                    "rollback transaction to savepoint tsunagu_batch; release savepoint tsunagu_batch",
-                )
-                .await;
-                if let Err(e) = undone {
+                if let Err(e) = undo(&mut self.conn, "tsunagu_batch").await {
                     let why = db_error(&e);
                     for (_, done) in batch {
                         let _ = done.send(Err(Failure::Other(why.clone())));
@@ -601,15 +597,8 @@ impl WriterState {
                 for m in members {
                     let _ = m.send(Err(why.clone()));
                 }
-                if chunked {
-                    let undone =
-                        match exec(&mut self.conn, "rollback transaction to savepoint tsunagu_queue").await {
-                            Ok(()) => exec(&mut self.conn, "release savepoint tsunagu_queue").await,
-                            Err(e) => Err(e),
-                        };
-                    if let Err(e) = undone {
-                        self.abort(db_error(&e)).await;
-                    }
+                if chunked && let Err(e) = undo(&mut self.conn, "tsunagu_queue").await {
+                    self.abort(db_error(&e)).await;
                 }
             }
         }
