@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 pub mod attachments;
 pub mod audit;
 mod audit_queue;
+mod direct;
 pub mod directory;
 pub mod generate;
 pub mod live;
@@ -46,6 +47,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// A read on SQLite's direct readers (`direct.rs`) failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A row read did not decode into its type (the column named; never the value).
+    #[error("a database row did not decode (column {0})")]
+    Decode(String),
+    /// A statement's placeholder has no value (the n-th placeholder; a fault of the statement).
+    #[error("placeholder {0} of a statement has no value")]
+    Placeholder(usize),
     /// The commit of a group of transactions failed: every member gets this.
     #[error("commit failed: {0}")]
     Commit(String),
@@ -160,6 +170,8 @@ enum Db {
     Sqlite {
         write: writer::Writer,
         read: readers::Readers,
+        /// The request path's short reads, on the calling thread (see `direct.rs`).
+        direct: std::sync::Arc<direct::Direct>,
     },
     Postgres(PgPool),
 }
@@ -196,6 +208,72 @@ macro_rules! read {
     };
 }
 pub(crate) use read;
+
+/// The values of a statement's placeholders `$1…`, in order, for [`Store::fetch_all`] and
+/// [`Store::fetch_optional`].
+macro_rules! args {
+    ($($v:expr),* $(,)?) => {
+        vec![$($crate::writer::IntoVal::into_val($v)),*]
+    };
+}
+pub(crate) use args;
+
+/// A row type both backends decode: by serde on SQLite's direct readers, by sqlx's `FromRow`
+/// on PostgreSQL (the same column names).
+pub(crate) trait Row:
+    serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin
+{
+}
+
+impl<T> Row for T where
+    T: serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin
+{
+}
+
+/// A PostgreSQL query of `T` with `args` bound in order.
+fn pg_query<T: Row>(
+    sql: &str,
+    args: Vec<writer::Val>,
+) -> sqlx::query::QueryAs<'_, sqlx::Postgres, T, sqlx::postgres::PgArguments> {
+    use writer::{Null, Val};
+    let mut q = sqlx::query_as::<_, T>(sql);
+    for v in args {
+        q = match v {
+            Val::Null(Null::Int) => q.bind(None::<i64>),
+            Val::Null(Null::Real) => q.bind(None::<f64>),
+            Val::Null(Null::Text) => q.bind(None::<String>),
+            Val::Int(i) => q.bind(i),
+            Val::Real(f) => q.bind(f),
+            Val::Text(t) => q.bind(t),
+        };
+    }
+    q
+}
+
+/// Short reads on the request's path: on SQLite on the calling thread (`direct.rs`), on
+/// PostgreSQL through the pool. Only for statements that probe indexes for a bounded answer;
+/// reads that may scan use [`read!`] (sqlx's reader threads on SQLite).
+impl Store {
+    /// Every row of `sql` with `args` (see [`args!`]) bound to `$1…`.
+    pub(crate) async fn fetch_all<T: Row>(&self, sql: &str, args: Vec<writer::Val>) -> Result<Vec<T>> {
+        match &self.db {
+            Db::Sqlite { direct, .. } => direct.all(sql, &args),
+            Db::Postgres(pool) => Ok(pg_query::<T>(sql, args).fetch_all(pool).await?),
+        }
+    }
+
+    /// The first row of `sql`, if any.
+    pub(crate) async fn fetch_optional<T: Row>(
+        &self,
+        sql: &str,
+        args: Vec<writer::Val>,
+    ) -> Result<Option<T>> {
+        match &self.db {
+            Db::Sqlite { direct, .. } => direct.first(sql, &args),
+            Db::Postgres(pool) => Ok(pg_query::<T>(sql, args).fetch_optional(pool).await?),
+        }
+    }
+}
 
 /// Runs `$body` with `$c` bound to the transaction's connection.
 macro_rules! on_tx {
@@ -320,13 +398,15 @@ impl Store {
                 // once, shared, instead of once per connection (resident memory stays bounded:
                 // issue 6 wants ≤ 150 MB under load).
                 let write = writer::Writer::new(base.clone().pragma("cache_size", "-16000").connect().await?);
+                // After the writer: it created the file and set it to WAL.
+                let direct = std::sync::Arc::new(direct::Direct::open(base.get_filename().to_path_buf(), 2)?);
                 // Readers without sqlx's pool and its health check on every release (readers.rs).
                 let read = readers::Readers::open(
                     base.read_only(true).pragma("cache_size", "-4000"),
                     opts.max_connections as usize,
                 )
                 .await?;
-                Db::Sqlite { write, read }
+                Db::Sqlite { write, read, direct }
             }
             "postgres" | "postgresql" => {
                 let o = PgConnectOptions::from_str(url)
@@ -381,7 +461,7 @@ impl Store {
     /// Closes every connection (at shutdown, after in-flight requests are done).
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite { write, read } => {
+            Db::Sqlite { write, read, .. } => {
                 write.close().await;
                 read.close().await;
             }

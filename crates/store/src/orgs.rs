@@ -1,8 +1,8 @@
 //! Organisations and districts.
 
-use crate::{Result, Store, Tx, exec_tx, on_tx, read};
+use crate::{Result, Store, Tx, args, exec_tx, on_tx, read};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct OrgRow {
     pub id: String,
     pub kind: String,
@@ -22,7 +22,11 @@ pub struct OrgRow {
 const ORG_COLUMNS: &str = "id, kind, name, name_kana, parent_id, city_no, address, phone, \
      jurisdiction, operator_name, is_emergency_hospital, created_at, updated_at";
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// An organisation by id (built once: read on every open of a patient's page).
+static ORG_BY_ID_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("select {ORG_COLUMNS} from organisations where id = $1"));
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct DistrictRow {
     pub name: String,
     pub support_center_id: String,
@@ -39,8 +43,7 @@ order by kind, name, id"
     }
 
     pub async fn organisation(&self, id: &str) -> Result<Option<OrgRow>> {
-        let sql = format!("select {ORG_COLUMNS} from organisations where id = $1");
-        Ok(read!(self, |c| sqlx::query_as::<_, OrgRow>(&sql).bind(id).fetch_optional(c).await)?)
+        self.fetch_optional(&ORG_BY_ID_SQL, args![id]).await
     }
 
     pub async fn count_organisations(&self) -> Result<i64> {

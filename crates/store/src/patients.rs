@@ -2,9 +2,9 @@
 //! Access is decided in the app layer; this module only stores and finds.
 
 use crate::writer::IntoVal;
-use crate::{Result, Store, Tx, TxInner, defer_tx, exec_tx, on_tx, read};
+use crate::{Result, Store, Tx, TxInner, args, defer_tx, exec_tx, on_tx, read};
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct PatientRow {
     pub id: String,
     pub name: String,
@@ -41,9 +41,10 @@ const PATIENT_COLUMNS: &str = "id, name, name_kana, name_folded, birth_date, sex
 /// Everything the patient gate decides on, for one person and one patient, read in one query:
 /// the patient, the person's membership, whether a consent is in force, the person's open
 /// emergency view, and whether anyone's emergency view waits to be seen by the attending physician.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct GateRow {
     #[sqlx(flatten)]
+    #[serde(flatten)]
     pub patient: PatientRow,
     pub member_role: Option<String>,
     pub member_status: Option<String>,
@@ -66,7 +67,7 @@ pub struct Names {
 }
 
 /// An earlier version of a patient's summary: its fields as JSON, and who replaced it when.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct PatientVersionRow {
     pub patient_id: String,
     pub version: i64,
@@ -75,7 +76,7 @@ pub struct PatientVersionRow {
     pub changed_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct ConsentRow {
     pub id: String,
     pub patient_id: String,
@@ -96,7 +97,7 @@ const CONSENT_COLUMNS: &str = "id, patient_id, consenter, proxy_name, proxy_rela
      scope, form_attachment_id, recorded_by, recorded_at, withdrawn_at, withdrawn_by, withdrawal_reason";
 
 /// A membership joined with the person's name, profession and first organisation.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct MemberRow {
     pub patient_id: String,
     pub user_id: String,
@@ -114,7 +115,7 @@ pub struct MemberRow {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct TeamEventRow {
     pub id: String,
     pub patient_id: String,
@@ -125,7 +126,7 @@ pub struct TeamEventRow {
     pub note: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct EntryRow {
     pub id: String,
     pub patient_id: String,
@@ -150,7 +151,7 @@ pub(crate) const ENTRY_COLUMNS: &str = "id, patient_id, kind, author_id, author_
      created_at, occurred_at, body, data, corrects_id, urgent, needs_reply, addressee_id, \
      acknowledged_at, acknowledged_by, escalated_at";
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct VitalRow {
     pub entry_id: String,
     pub patient_id: String,
@@ -159,7 +160,7 @@ pub struct VitalRow {
     pub measured_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct EmergencyRow {
     pub id: String,
     pub patient_id: String,
@@ -171,7 +172,7 @@ pub struct EmergencyRow {
 }
 
 /// A patient in someone's list, with their role and the counts that matter to them.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct MyPatientRow {
     pub id: String,
     pub name: String,
@@ -297,6 +298,22 @@ pub(crate) fn entry_times_sql(n: usize) -> String {
     )
 }
 
+/// A patient by id (built once, as the statements below: read on every open of a patient).
+static PATIENT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("select {PATIENT_COLUMNS} from patients where id = $1"));
+
+/// The consent in force, if any (the newest not withdrawn).
+static ACTIVE_CONSENT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "select {CONSENT_COLUMNS} from consents where patient_id = $1 and withdrawn_at is null \
+         order by recorded_at desc, id desc limit 1"
+    )
+});
+
+/// A timeline entry by id.
+static ENTRY_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("select {ENTRY_COLUMNS} from timeline_entries where id = $1"));
+
 /// [`Store::gate`]'s one statement (built once: every read of a patient runs it).
 static GATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
@@ -329,17 +346,11 @@ impl Store {
     /// The gate's facts about patient `id` for person `user_id` at `now` (see [`GateRow`]):
     /// one statement, every part of it an index probe. `None`: no such patient.
     pub async fn gate(&self, id: &str, user_id: &str, now: i64) -> Result<Option<GateRow>> {
-        Ok(read!(self, |c| sqlx::query_as::<_, GateRow>(&GATE_SQL)
-            .bind(id)
-            .bind(user_id)
-            .bind(now)
-            .fetch_optional(c)
-            .await)?)
+        self.fetch_optional(&GATE_SQL, args![id, user_id, now]).await
     }
 
     pub async fn patient(&self, id: &str) -> Result<Option<PatientRow>> {
-        let sql = format!("select {PATIENT_COLUMNS} from patients where id = $1");
-        Ok(read!(self, |c| sqlx::query_as::<_, PatientRow>(&sql).bind(id).fetch_optional(c).await)?)
+        self.fetch_optional(&PATIENT_SQL, args![id]).await
     }
 
     /// The earlier versions of a patient's summary, oldest first.
@@ -389,11 +400,7 @@ impl Store {
 
     /// The consent in force, if any (the newest not withdrawn).
     pub async fn active_consent(&self, patient_id: &str) -> Result<Option<ConsentRow>> {
-        let sql = format!(
-            "select {CONSENT_COLUMNS} from consents where patient_id = $1 and withdrawn_at is null \
-             order by recorded_at desc, id desc limit 1"
-        );
-        Ok(read!(self, |c| sqlx::query_as::<_, ConsentRow>(&sql).bind(patient_id).fetch_optional(c).await)?)
+        self.fetch_optional(&ACTIVE_CONSENT_SQL, args![patient_id]).await
     }
 
     pub async fn consents(&self, patient_id: &str) -> Result<Vec<ConsentRow>> {
@@ -411,28 +418,25 @@ impl Store {
 
     /// One person's membership on one patient's team.
     pub async fn membership(&self, patient_id: &str, user_id: &str) -> Result<Option<MemberRow>> {
-        Ok(read!(self, |c| sqlx::query_as::<_, MemberRow>(
+        self.fetch_optional(
             "select m.patient_id, m.user_id, m.role, m.status, m.requested_by, m.requested_at, \
              m.decided_by, m.decided_at, m.ends_at, m.note, u.display_name, u.login, u.profession, u.email \
              from team_members m join users u on u.id = m.user_id \
-             where m.patient_id = $1 and m.user_id = $2"
+             where m.patient_id = $1 and m.user_id = $2",
+            args![patient_id, user_id],
         )
-        .bind(patient_id)
-        .bind(user_id)
-        .fetch_optional(c)
-        .await)?)
+        .await
     }
 
     pub async fn team(&self, patient_id: &str) -> Result<Vec<MemberRow>> {
-        Ok(read!(self, |c| sqlx::query_as::<_, MemberRow>(
+        self.fetch_all(
             "select m.patient_id, m.user_id, m.role, m.status, m.requested_by, m.requested_at, \
              m.decided_by, m.decided_at, m.ends_at, m.note, u.display_name, u.login, u.profession, u.email \
              from team_members m join users u on u.id = m.user_id \
-             where m.patient_id = $1 order by m.requested_at, m.user_id"
+             where m.patient_id = $1 order by m.requested_at, m.user_id",
+            args![patient_id],
         )
-        .bind(patient_id)
-        .fetch_all(c)
-        .await)?)
+        .await
     }
 
     pub async fn team_events(&self, patient_id: &str) -> Result<Vec<TeamEventRow>> {
@@ -465,47 +469,34 @@ impl Store {
     }
 
     pub async fn emergency_accesses(&self, patient_id: &str) -> Result<Vec<EmergencyRow>> {
-        Ok(read!(self, |c| sqlx::query_as::<_, EmergencyRow>(
+        self.fetch_all(
             "select id, patient_id, user_id, reason, opened_at, expires_at, seen_by_attending_at \
-             from emergency_accesses where patient_id = $1 order by opened_at desc"
+             from emergency_accesses where patient_id = $1 order by opened_at desc",
+            args![patient_id],
         )
-        .bind(patient_id)
-        .fetch_all(c)
-        .await)?)
+        .await
     }
 
     pub async fn entry(&self, id: &str) -> Result<Option<EntryRow>> {
-        let sql = format!("select {ENTRY_COLUMNS} from timeline_entries where id = $1");
-        Ok(read!(self, |c| sqlx::query_as::<_, EntryRow>(&sql).bind(id).fetch_optional(c).await)?)
+        self.fetch_optional(&ENTRY_SQL, args![id]).await
     }
 
     /// A page of a patient's timeline, newest first.
     pub async fn entries(&self, patient_id: &str, f: &EntryFilter) -> Result<Vec<EntryRow>> {
         let sql = entries_sql(f);
         let text = f.text.as_ref().map(|t| format!("%{}%", t.replace(['%', '_'], "")));
-        read!(self, |c| {
-            let mut q = sqlx::query_as::<_, EntryRow>(&sql).bind(patient_id);
-            if let Some(k) = &f.kind {
-                q = q.bind(k);
-            }
-            if let Some(p) = &f.profession {
-                q = q.bind(p);
-            }
-            if let Some(v) = f.from {
-                q = q.bind(v);
-            }
-            if let Some(v) = f.to {
-                q = q.bind(v);
-            }
-            if let Some(t) = &text {
-                q = q.bind(t);
-            }
-            if let Some((at, id)) = &f.before {
-                q = q.bind(*at).bind(id);
-            }
-            q.bind(f.limit.clamp(1, 200)).fetch_all(c).await
-        })
-        .map_err(Into::into)
+        // In the order of `entries_sql`'s placeholders.
+        let mut values = args![patient_id];
+        values.extend(f.kind.as_ref().map(IntoVal::into_val));
+        values.extend(f.profession.as_ref().map(IntoVal::into_val));
+        values.extend(f.from.map(IntoVal::into_val));
+        values.extend(f.to.map(IntoVal::into_val));
+        values.extend(text.as_ref().map(IntoVal::into_val));
+        if let Some((at, id)) = &f.before {
+            values.extend(args![*at, id]);
+        }
+        values.push(f.limit.clamp(1, 200).into_val());
+        self.fetch_all(&sql, values).await
     }
 
     /// Vital signs of one kind between two times, oldest first.
@@ -529,14 +520,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = vitals_of_entries_sql(entry_ids.len());
-        read!(self, |c| {
-            let mut q = sqlx::query_as::<_, VitalRow>(&sql).bind(patient_id);
-            for id in entry_ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(c).await
-        })
-        .map_err(Into::into)
+        let mut values = args![patient_id];
+        values.extend(entry_ids.iter().map(IntoVal::into_val));
+        self.fetch_all(&sql, values).await
     }
 
     /// Who has read which of these entries: (entry id, user id, display name, read at).
@@ -545,14 +531,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = reads_of_entries_sql(entry_ids.len());
-        read!(self, |c| {
-            let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
-            for id in entry_ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(c).await
-        })
-        .map_err(Into::into)
+        self.fetch_all(&sql, entry_ids.iter().map(IntoVal::into_val).collect()).await
     }
 
     /// Entries of a patient the person has not read (not counting their own).
@@ -916,14 +895,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = corrections_of_sql(entry_ids.len());
-        read!(self, |c| {
-            let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql).bind(patient_id);
-            for id in entry_ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(c).await
-        })
-        .map_err(Into::into)
+        let mut values = args![patient_id];
+        values.extend(entry_ids.iter().map(IntoVal::into_val));
+        self.fetch_all(&sql, values).await
     }
 
     /// When these entries of a patient were written: (id, created at).
@@ -932,14 +906,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = entry_times_sql(entry_ids.len());
-        read!(self, |c| {
-            let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(patient_id);
-            for id in entry_ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(c).await
-        })
-        .map_err(Into::into)
+        let mut values = args![patient_id];
+        values.extend(entry_ids.iter().map(IntoVal::into_val));
+        self.fetch_all(&sql, values).await
     }
 
     /// The names of these people: (id, display name, login).
@@ -950,14 +919,7 @@ impl Store {
         let placeholders: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 1)).collect();
         let sql =
             format!("select id, display_name, login from users where id in ({})", placeholders.join(", "));
-        read!(self, |c| {
-            let mut q = sqlx::query_as::<_, (String, String, String)>(&sql);
-            for id in user_ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(c).await
-        })
-        .map_err(Into::into)
+        self.fetch_all(&sql, user_ids.iter().map(IntoVal::into_val).collect()).await
     }
 
     /// The names of these people (id, display name, login) and of these organisations (id,
@@ -982,13 +944,8 @@ impl Store {
             ));
         }
         let sql = parts.join(" union all ");
-        let rows: Vec<(String, String, String, String)> = read!(self, |c| {
-            let mut q = sqlx::query_as::<_, (String, String, String, String)>(&sql);
-            for id in user_ids.iter().chain(org_ids) {
-                q = q.bind(id);
-            }
-            q.fetch_all(c).await
-        })?;
+        let rows: Vec<(String, String, String, String)> =
+            self.fetch_all(&sql, user_ids.iter().chain(org_ids).map(IntoVal::into_val).collect()).await?;
         let mut names = Names::default();
         for (k, id, name, login) in rows {
             if k == "u" {

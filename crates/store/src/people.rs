@@ -1,9 +1,9 @@
 //! People: accounts, duties and affiliations.
 
 use crate::security::{SessionRow, TokenRow};
-use crate::{Result, Store, Tx, exec_tx, read};
+use crate::{Result, Store, Tx, args, exec_tx, read};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct UserRow {
     pub id: String,
     pub login: String,
@@ -21,6 +21,10 @@ pub struct UserRow {
 
 const USER_COLUMNS: &str = "id, login, display_name, display_name_kana, profession, email, \
      password_hash, totp_secret, totp_enabled_at, totp_last_step, disabled_at, created_at";
+
+/// A person by id (built once: read on every open of a patient's page).
+static USER_BY_ID_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("select {USER_COLUMNS} from users where id = $1"));
 
 /// What a request names its person by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +58,10 @@ pub struct Account {
 
 /// One row of [`Store::account`]'s query: the person with one of their affiliations (none:
 /// no affiliation), and the credential's columns (`c_…`; absent for [`Credential::User`]).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct AccountLine {
     #[sqlx(flatten)]
+    #[serde(flatten)]
     user: UserRow,
     duties: Option<String>,
     setting: Option<String>,
@@ -66,26 +71,37 @@ struct AccountLine {
     organisation_kind: Option<String>,
     is_emergency_hospital: Option<bool>,
     #[sqlx(default)]
+    #[serde(default)]
     c_id: Option<String>,
     #[sqlx(default)]
+    #[serde(default)]
     c_token_hash: Option<String>,
     #[sqlx(default)]
+    #[serde(default)]
     c_label: Option<String>,
     #[sqlx(default)]
+    #[serde(default)]
     c_read_only: Option<bool>,
     #[sqlx(default)]
+    #[serde(default)]
     c_created_at: Option<i64>,
     #[sqlx(default)]
+    #[serde(default)]
     c_expires_at: Option<i64>,
     #[sqlx(default)]
+    #[serde(default)]
     c_revoked_at: Option<i64>,
     #[sqlx(default)]
+    #[serde(default)]
     c_last_used_at: Option<i64>,
     #[sqlx(default)]
+    #[serde(default)]
     c_stage: Option<String>,
     #[sqlx(default)]
+    #[serde(default)]
     c_last_seen_at: Option<i64>,
     #[sqlx(default)]
+    #[serde(default)]
     c_address: Option<String>,
 }
 
@@ -169,7 +185,7 @@ static ACCOUNT_SQL: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(
 });
 
 /// An affiliation as listed with a person.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct AffiliationRow {
     pub user_id: String,
     pub organisation_id: String,
@@ -185,8 +201,7 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>> {
-        let sql = format!("select {USER_COLUMNS} from users where id = $1");
-        Ok(read!(self, |c| sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(c).await)?)
+        self.fetch_optional(&USER_BY_ID_SQL, args![id]).await
     }
 
     /// The person a credential names, with everything a request needs to build its actor, in
@@ -199,11 +214,7 @@ impl Store {
             Credential::Session(v) => (2, v),
         };
         let sql = &ACCOUNT_SQL[kind];
-        let lines: Vec<AccountLine> = read!(self, |c| sqlx::query_as::<_, AccountLine>(sql)
-            .bind(value)
-            .bind(setting)
-            .fetch_all(c)
-            .await)?;
+        let lines: Vec<AccountLine> = self.fetch_all(sql, args![value, setting]).await?;
         let Some(first) = lines.first() else { return Ok(None) };
         let token = matches!(by, Credential::Token(_)).then(|| first.token()).flatten();
         let session = matches!(by, Credential::Session(_)).then(|| first.session()).flatten();

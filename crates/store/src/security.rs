@@ -4,7 +4,7 @@
 use crate::{Result, Store, Tx, exec_tx, on_tx, read};
 
 /// A session joined with its account's state, read on every request.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct SessionRow {
     pub token_hash: String,
     pub user_id: String,
@@ -15,7 +15,7 @@ pub struct SessionRow {
     pub disabled_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct ThrottleRow {
     pub key: String,
     pub failures: i64,
@@ -23,7 +23,7 @@ pub struct ThrottleRow {
     pub locked_until: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct PasskeyRow {
     pub id: String,
     pub user_id: String,
@@ -34,7 +34,7 @@ pub struct PasskeyRow {
     pub last_used_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct TokenRow {
     pub id: String,
     pub user_id: String,
@@ -50,7 +50,7 @@ pub struct TokenRow {
 }
 
 /// A token as its owner sees it in a list: never its hash.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct TokenListRow {
     pub id: String,
     pub user_id: String,
@@ -67,7 +67,7 @@ pub struct TokenListRow {
 /// one per request.
 pub const TOKEN_TOUCH_MICROS: i64 = 10 * 60 * 1_000_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct InvitationRow {
     pub token_hash: String,
     pub user_id: String,

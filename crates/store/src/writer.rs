@@ -174,23 +174,37 @@ pub(crate) struct WriteGuard {
 /// [`COMMAND_VALUES`]).
 const DEFERRED_VALUES: usize = 20_000;
 
-/// A value bound to a deferred statement.
+/// A value bound to a statement: a deferred one on the writer, or a read of [`crate::Store::fetch_all`].
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Val {
-    Null,
+    /// NULL, with the type PostgreSQL is to bind it as (SQLite binds any NULL alike).
+    Null(Null),
     Int(i64),
     Real(f64),
     Text(String),
 }
 
-/// Values a deferred statement binds (the types the store's deferred inserts use).
+/// The type of a bound NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Null {
+    Int,
+    Real,
+    Text,
+}
+
+/// Values a statement binds (the types the store's statements use).
 pub(crate) trait IntoVal {
     fn into_val(self) -> Val;
+    /// NULL of this type (for `None`).
+    fn null() -> Val;
 }
 
 impl IntoVal for i64 {
     fn into_val(self) -> Val {
         Val::Int(self)
+    }
+    fn null() -> Val {
+        Val::Null(Null::Int)
     }
 }
 
@@ -198,11 +212,17 @@ impl IntoVal for bool {
     fn into_val(self) -> Val {
         Val::Int(i64::from(self))
     }
+    fn null() -> Val {
+        Val::Null(Null::Int)
+    }
 }
 
 impl IntoVal for f64 {
     fn into_val(self) -> Val {
         Val::Real(self)
+    }
+    fn null() -> Val {
+        Val::Null(Null::Real)
     }
 }
 
@@ -210,23 +230,35 @@ impl IntoVal for &str {
     fn into_val(self) -> Val {
         Val::Text(self.to_string())
     }
+    fn null() -> Val {
+        Val::Null(Null::Text)
+    }
 }
 
 impl IntoVal for &String {
     fn into_val(self) -> Val {
         Val::Text(self.clone())
     }
+    fn null() -> Val {
+        Val::Null(Null::Text)
+    }
 }
 
 impl<T: IntoVal> IntoVal for Option<T> {
     fn into_val(self) -> Val {
-        self.map_or(Val::Null, IntoVal::into_val)
+        self.map_or_else(T::null, IntoVal::into_val)
+    }
+    fn null() -> Val {
+        T::null()
     }
 }
 
 impl IntoVal for &Option<String> {
     fn into_val(self) -> Val {
         self.as_deref().into_val()
+    }
+    fn null() -> Val {
+        Val::Null(Null::Text)
     }
 }
 
@@ -306,7 +338,7 @@ impl Command {
         let mut q = sqlx::query(&self.sql).persistent(keep);
         for v in self.args {
             q = match v {
-                Val::Null => q.bind(None::<i64>),
+                Val::Null(_) => q.bind(None::<i64>),
                 Val::Int(i) => q.bind(i),
                 Val::Real(f) => q.bind(f),
                 Val::Text(t) => q.bind(t),
@@ -934,7 +966,7 @@ mod tests {
         d.push("insert into a values ($1, $2)", vec![1_i64.into_val(), "x".into_val()]);
         d.push("insert into b values ($2, $1)", vec![Some(2.5_f64).into_val(), None::<i64>.into_val()]);
         assert_eq!(d.sql, "insert into a values ($1, $2);\ninsert into b values ($4, $3);\n");
-        assert_eq!(d.args, vec![Val::Int(1), Val::Text("x".into()), Val::Real(2.5), Val::Null]);
+        assert_eq!(d.args, vec![Val::Int(1), Val::Text("x".into()), Val::Real(2.5), Val::Null(Null::Int)]);
         assert!(!d.is_empty());
     }
 }

@@ -1,0 +1,156 @@
+//! SQLite's short reads, run on the thread that asks.
+//!
+//! sqlx runs each SQLite connection on a thread of its own: every statement is sent to that
+//! thread and every row sent back, each a wake-up of a sleeping thread. Under the timeline read
+//! of the benchmark (issue 6) those hand-offs were about a third of the server's CPU: futex
+//! wakes from the request's side, `flume`'s signalling, and the connection threads' own
+//! switches. A read on the request's path (the account behind a token or session, the patient
+//! gate, a page of the timeline and its lookups) is a few index probes into a local file, which
+//! WAL lets run beside the writer without waiting for it; it takes tens of microseconds, about
+//! what rendering its answer takes. So such reads run here, through rusqlite, on the calling
+//! thread, between two awaits of the request. Reads that may scan (the directory search, the
+//! audit log's search, exports) stay on sqlx's reader threads (`readers.rs`).
+//!
+//! A connection is taken from the idle list for one statement and put back at once: as a
+//! statement never awaits, at most one connection per thread is in use at a time, so the list
+//! stays as long as the number of threads that read at once (the runtime's workers). A
+//! connection is opened when none is idle.
+//!
+//! Rows decode through serde (`serde_rusqlite`), by column name, into the same row types the
+//! PostgreSQL side decodes with sqlx's `FromRow`.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use serde::de::DeserializeOwned;
+
+use crate::writer::Val;
+use crate::{Result, StoreError};
+
+/// Idle connections kept at most (more are closed when put back).
+const MAX_IDLE: usize = 8;
+
+/// Prepared statements kept per connection (the request path's reads are a few dozen shapes).
+const STATEMENTS_KEPT: usize = 64;
+
+pub(crate) struct Direct {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Direct {
+    /// Readers of the SQLite file at `path`; `warm` connections are opened now, so the first
+    /// requests do not open them (and a file that cannot be read fails the start).
+    pub(crate) fn open(path: PathBuf, warm: usize) -> Result<Self> {
+        let direct = Self { path, idle: Mutex::new(Vec::new()) };
+        let mut opened = Vec::with_capacity(warm);
+        for _ in 0..warm {
+            opened.push(direct.connect()?);
+        }
+        direct.put_back_all(opened);
+        Ok(direct)
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // As the sqlx readers (lib.rs): a WAL reader waits only in rare moments (a checkpoint
+        // restarting the log); 4 MB of page cache, the rest is the operating system's.
+        c.busy_timeout(Duration::from_secs(10))?;
+        c.pragma_update(None, "cache_size", -4000)?;
+        c.pragma_update(None, "temp_store", "memory")?;
+        c.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        Ok(c)
+    }
+
+    fn put_back_all(&self, connections: Vec<Connection>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.extend(connections);
+            idle.truncate(MAX_IDLE);
+        }
+    }
+
+    /// Runs `f` on an idle connection (or a new one) and puts it back.
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match taken {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// Every row of `sql` with `args` bound to its placeholders `$1…`, as `T`.
+    pub(crate) fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Vec<T>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(sql)?;
+            bind(&mut st, args)?;
+            let columns: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
+            let mut rows = st.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(decode(row, &columns)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The first row of `sql`, if any (the statement is not run further).
+    pub(crate) fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Option<T>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(sql)?;
+            bind(&mut st, args)?;
+            let columns: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
+            let mut rows = st.raw_query();
+            match rows.next()? {
+                Some(row) => Ok(Some(decode(row, &columns)?)),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+/// Binds `args` to the statement's placeholders: `$n` takes the n-th value wherever it stands
+/// (SQLite numbers named placeholders by first appearance, not by their digits).
+fn bind(st: &mut rusqlite::Statement<'_>, args: &[Val]) -> Result<()> {
+    for i in 1..=st.parameter_count() {
+        let n = st.parameter_name(i).and_then(|name| name.strip_prefix('$')).and_then(|n| n.parse::<usize>().ok());
+        let value = n.and_then(|n| n.checked_sub(1)).and_then(|n| args.get(n));
+        match value {
+            Some(v) => st.raw_bind_parameter(i, v)?,
+            None => return Err(StoreError::Placeholder(i)),
+        }
+    }
+    Ok(())
+}
+
+/// One row as `T`. A failure names the column, never the value (it may be a patient's).
+fn decode<T: DeserializeOwned>(row: &rusqlite::Row<'_>, columns: &[String]) -> Result<T> {
+    serde_rusqlite::from_row_with_columns(row, columns).map_err(|e| match e {
+        serde_rusqlite::Error::Rusqlite(e) => StoreError::Sqlite(e),
+        serde_rusqlite::Error::Deserialization { column: Some(c), .. } => StoreError::Decode(c),
+        _ => StoreError::Decode(std::any::type_name::<T>().to_string()),
+    })
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Val::Null(_) => ValueRef::Null,
+            Val::Int(i) => ValueRef::Integer(*i),
+            Val::Real(f) => ValueRef::Real(*f),
+            Val::Text(t) => ValueRef::Text(t.as_bytes()),
+        }))
+    }
+}
