@@ -13,7 +13,8 @@
 //! plans (SQLite's as they are, PostgreSQL's with scans and sorts made the last resort).
 
 use crate::patients::{ENTRY_COLUMNS, EntryRow, OF_PATIENT};
-use crate::{Result, Store, read};
+use crate::writer::{IntoVal, Val};
+use crate::{Result, Store, args, read};
 
 /// The largest page the store returns (`Patient/$everything` asks for this many).
 pub const MAX_PAGE: i64 = 1000;
@@ -51,7 +52,7 @@ pub struct VitalQuery {
 }
 
 /// One observation of a search: the entry, the group, when measured and written.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct VitalKey {
     pub entry_id: String,
     pub grp: String,
@@ -110,6 +111,15 @@ fn window(limit: i64, offset: i64) -> (i64, i64) {
 enum Bind {
     Text(String),
     Int(i64),
+}
+
+impl Bind {
+    fn val(&self) -> Val {
+        match self {
+            Bind::Text(s) => s.into_val(),
+            Bind::Int(i) => i.into_val(),
+        }
+    }
 }
 
 /// A where clause under construction: `$1` is the patient.
@@ -284,11 +294,10 @@ impl Store {
         let (limit, offset) = window(q.limit, q.offset);
         let w = vital_where(q);
         let sql = vital_page_sql(q, &w);
-        let rows: Vec<VitalKey> = read!(self, |c| {
-            let mut qq = sqlx::query_as::<_, VitalKey>(&sql).bind(patient_id);
-            bind_all!(qq, &w.binds);
-            qq.bind(limit + 1).bind(offset).fetch_all(c).await
-        })?;
+        let mut values = args![patient_id];
+        values.extend(w.binds.iter().map(Bind::val));
+        values.extend(args![limit + 1, offset]);
+        let rows: Vec<VitalKey> = self.fetch_all(&sql, values).await?;
         let mut page = Page::of(rows, limit, offset);
         if page.total.is_none() && q.count_total {
             page.total = Some(self.count_vital_observations(patient_id, q).await?);
@@ -317,11 +326,9 @@ impl Store {
             return Ok(Page { rows: Vec::new(), more: false, total: Some(0) });
         }
         let (sql, binds) = entry_page_query(q, limit, offset);
-        let rows: Vec<EntryRow> = read!(self, |c| {
-            let mut qq = sqlx::query_as::<_, EntryRow>(&sql).bind(patient_id);
-            bind_all!(qq, &binds);
-            qq.fetch_all(c).await
-        })?;
+        let mut values = args![patient_id];
+        values.extend(binds.iter().map(Bind::val));
+        let rows: Vec<EntryRow> = self.fetch_all(&sql, values).await?;
         let mut page = Page::of(rows, limit, offset);
         if page.total.is_none() && q.count_total {
             page.total = Some(self.count_entry_page(patient_id, q).await?);
@@ -346,13 +353,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = entries_by_ids_sql(ids.len());
-        Ok(read!(self, |c| {
-            let mut qq = sqlx::query_as::<_, EntryRow>(&sql).bind(patient_id);
-            for id in ids {
-                qq = qq.bind(id);
-            }
-            qq.fetch_all(c).await
-        })?)
+        let mut values = args![patient_id];
+        values.extend(ids.iter().map(IntoVal::into_val));
+        self.fetch_all(&sql, values).await
     }
 }
 
