@@ -125,7 +125,10 @@ impl Direct {
 /// (SQLite numbers named placeholders by first appearance, not by their digits).
 fn bind(st: &mut rusqlite::Statement<'_>, args: &[Val]) -> Result<()> {
     for i in 1..=st.parameter_count() {
-        let n = st.parameter_name(i).and_then(|name| name.strip_prefix('$')).and_then(|n| n.parse::<usize>().ok());
+        let n = st
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok());
         let value = n.and_then(|n| n.checked_sub(1)).and_then(|n| args.get(n));
         match value {
             Some(v) => st.raw_bind_parameter(i, v)?,
@@ -152,5 +155,97 @@ impl rusqlite::ToSql for Val {
             Val::Real(f) => ValueRef::Real(*f),
             Val::Text(t) => ValueRef::Text(t.as_bytes()),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Person {
+        id: String,
+        age: i64,
+        note: Option<String>,
+        active: bool,
+    }
+
+    /// A database file with a few rows, written by another connection (as the writer would).
+    fn fixture() -> (tempfile::TempDir, Direct) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let w = Connection::open(&path).unwrap();
+        w.execute_batch(
+            "pragma journal_mode = wal;
+             create table people (id text primary key, age integer not null, note text, active integer not null);
+             insert into people values ('a', 30, null, 1), ('b', 40, '山田', 0), ('c', 50, 'x', 1);",
+        )
+        .unwrap();
+        (dir, Direct::open(path, 1).unwrap())
+    }
+
+    #[test]
+    fn placeholders_take_the_value_of_their_number_wherever_they_stand() {
+        let (_dir, d) = fixture();
+        // `$2` appears first: SQLite would number it 1; it must still take the second value.
+        let rows: Vec<Person> = d
+            .all(
+                "select id, age, note, active from people where age > $2 and id <> $1 order by id",
+                &[Val::Text("c".into()), Val::Int(25)],
+            )
+            .unwrap();
+        assert_eq!(rows.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(rows[1], Person { id: "b".into(), age: 40, note: Some("山田".into()), active: false });
+        // A placeholder used twice binds once.
+        let n: Vec<(i64,)> =
+            d.all("select count(*) from people where age >= $1 and age <= $1 + 10", &[Val::Int(30)]).unwrap();
+        assert_eq!(n, vec![(2,)]);
+    }
+
+    #[test]
+    fn first_reads_one_row_or_none() {
+        let (_dir, d) = fixture();
+        let p: Option<Person> =
+            d.first("select id, age, note, active from people order by age desc", &[]).unwrap();
+        assert_eq!(p.map(|p| p.id), Some("c".to_string()));
+        let none: Option<Person> = d
+            .first("select id, age, note, active from people where id = $1", &[Val::Text("z".into())])
+            .unwrap();
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn a_missing_value_or_a_bad_row_fails_without_showing_the_value() {
+        let (_dir, d) = fixture();
+        let missing = d.all::<Person>("select id, age, note, active from people where id = $2", &[]);
+        assert!(matches!(missing, Err(StoreError::Placeholder(1))), "{missing:?}");
+        // `note` is text where a number is expected: the error names the column only.
+        let bad =
+            d.all::<(String, i64)>("select id, note from people where id = $1", &[Val::Text("b".into())]);
+        let message = bad.expect_err("a text is not a number").to_string();
+        assert!(!message.contains("山田"), "{message}");
+        let wrong = d.all::<Person>("select id, note, active from people", &[]);
+        assert!(wrong.is_err(), "a missing column is refused");
+        let syntax = d.all::<Person>("select from", &[]);
+        assert!(matches!(syntax, Err(StoreError::Sqlite(_))), "{syntax:?}");
+    }
+
+    #[test]
+    fn connections_are_reused_and_see_later_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let w = Connection::open(&path).unwrap();
+        w.execute_batch("pragma journal_mode = wal; create table t (v integer);").unwrap();
+        let d = Direct::open(path, 2).unwrap();
+        for i in 0..20_i64 {
+            w.execute("insert into t values (?1)", [i]).unwrap();
+            let n: Vec<(i64,)> = d.all("select count(*) from t", &[]).unwrap();
+            assert_eq!(n, vec![(i + 1,)]);
+        }
+        assert_eq!(d.idle.lock().unwrap().len(), 2, "no connection opened beyond the idle ones");
+        // A read-only connection cannot write.
+        assert!(d.all::<(i64,)>("insert into t values (1) returning v", &[]).is_err());
     }
 }
