@@ -94,7 +94,7 @@ impl Direct {
     /// Every row of `sql` with `args` bound to its placeholders `$1…`, as `T`.
     pub(crate) fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Vec<T>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(sql)?;
+            let mut st = c.prepare_cached(&numbered(sql))?;
             bind(&mut st, args)?;
             let columns: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
             let mut rows = st.raw_query();
@@ -109,7 +109,7 @@ impl Direct {
     /// The first row of `sql`, if any (the statement is not run further).
     pub(crate) fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Option<T>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(sql)?;
+            let mut st = c.prepare_cached(&numbered(sql))?;
             bind(&mut st, args)?;
             let columns: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
             let mut rows = st.raw_query();
@@ -121,16 +121,19 @@ impl Direct {
     }
 }
 
-/// Binds `args` to the statement's placeholders: `$n` takes the n-th value wherever it stands
-/// (SQLite numbers named placeholders by first appearance, not by their digits).
+/// The statement with its placeholders `$n` written `?n`. SQLite numbers `$n` by first
+/// appearance (so `$2` before `$1` would take the first value) and binding by name looks each
+/// up; `?n` is the n-th value wherever it stands, bound by position.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    crate::writer::push_placeholders(&mut out, sql, 0, '?');
+    out
+}
+
+/// Binds `args` to the statement's placeholders `?1…` (see [`numbered`]).
 fn bind(st: &mut rusqlite::Statement<'_>, args: &[Val]) -> Result<()> {
     for i in 1..=st.parameter_count() {
-        let n = st
-            .parameter_name(i)
-            .and_then(|name| name.strip_prefix('$'))
-            .and_then(|n| n.parse::<usize>().ok());
-        let value = n.and_then(|n| n.checked_sub(1)).and_then(|n| args.get(n));
-        match value {
+        match args.get(i - 1) {
             Some(v) => st.raw_bind_parameter(i, v)?,
             None => return Err(StoreError::Placeholder(i)),
         }

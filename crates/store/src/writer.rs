@@ -350,17 +350,28 @@ impl Command {
 
 /// Appends `sql` to `out` with each placeholder `$n` renumbered `$(n + offset)`, so that
 /// statements with placeholders of their own can run as one command with one list of values
-/// (SQLite binds `$n` to the command's n-th value). Only for the store's own statements,
-/// which have no `$` inside string literals.
+/// (SQLite binds `$n` to the command's n-th value).
 fn push_shifted(out: &mut String, sql: &str, offset: usize) {
+    push_placeholders(out, sql, offset, '$');
+}
+
+/// Appends `sql` to `out` with each placeholder `$n` written `{mark}(n + offset)`. Only for the
+/// store's own statements, which have no `$` inside string literals.
+pub(crate) fn push_placeholders(out: &mut String, sql: &str, offset: usize, mark: char) {
     let mut rest = sql;
     while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..=i]);
+        out.push_str(&rest[..i]);
         rest = &rest[i + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         match rest[..digits].parse::<usize>() {
-            Ok(n) if digits > 0 => out.push_str(&(n + offset).to_string()),
-            _ => out.push_str(&rest[..digits]),
+            Ok(n) if digits > 0 => {
+                out.push(mark);
+                out.push_str(&(n + offset).to_string());
+            }
+            _ => {
+                out.push('$');
+                out.push_str(&rest[..digits]);
+            }
         }
         rest = &rest[digits..];
     }
