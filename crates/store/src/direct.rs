@@ -93,30 +93,29 @@ impl Direct {
 
     /// Every row of `sql` with `args` bound to its placeholders `$1…`, as `T`.
     pub(crate) fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Vec<T>> {
+        self.rows(sql, args, usize::MAX)
+    }
+
+    /// The first row of `sql`, if any (the statement is not run further).
+    pub(crate) fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Option<T>> {
+        Ok(self.rows(sql, args, 1)?.pop())
+    }
+
+    /// At most `at_most` rows of `sql`.
+    fn rows<T: DeserializeOwned>(&self, sql: &str, args: &[Val], at_most: usize) -> Result<Vec<T>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&numbered(sql))?;
             bind(&mut st, args)?;
             let columns: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
             let mut rows = st.raw_query();
             let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(decode(row, &columns)?);
+            while out.len() < at_most {
+                match rows.next()? {
+                    Some(row) => out.push(decode(row, &columns)?),
+                    None => break,
+                }
             }
             Ok(out)
-        })
-    }
-
-    /// The first row of `sql`, if any (the statement is not run further).
-    pub(crate) fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Val]) -> Result<Option<T>> {
-        self.with(|c| {
-            let mut st = c.prepare_cached(&numbered(sql))?;
-            bind(&mut st, args)?;
-            let columns: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
-            let mut rows = st.raw_query();
-            match rows.next()? {
-                Some(row) => Ok(Some(decode(row, &columns)?)),
-                None => Ok(None),
-            }
         })
     }
 }
