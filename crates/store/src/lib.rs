@@ -230,23 +230,31 @@ impl<T> Row for T where
 {
 }
 
+/// Binds each of `$vals` (`Val`s, by value) to sqlx query `$q` in order; a NULL with its type,
+/// which PostgreSQL needs.
+macro_rules! bind_vals {
+    ($q:ident, $vals:expr) => {
+        for v in $vals {
+            $q = match v {
+                $crate::writer::Val::Text(s) => $q.bind(s),
+                $crate::writer::Val::Int(i) => $q.bind(i),
+                $crate::writer::Val::Real(f) => $q.bind(f),
+                $crate::writer::Val::Null($crate::writer::Null::Int) => $q.bind(None::<i64>),
+                $crate::writer::Val::Null($crate::writer::Null::Real) => $q.bind(None::<f64>),
+                $crate::writer::Val::Null($crate::writer::Null::Text) => $q.bind(None::<String>),
+            };
+        }
+    };
+}
+pub(crate) use bind_vals;
+
 /// A PostgreSQL query of `T` with `args` bound in order.
 fn pg_query<T: Row>(
     sql: &str,
     args: Vec<writer::Val>,
 ) -> sqlx::query::QueryAs<'_, sqlx::Postgres, T, sqlx::postgres::PgArguments> {
-    use writer::{Null, Val};
     let mut q = sqlx::query_as::<_, T>(sql);
-    for v in args {
-        q = match v {
-            Val::Null(Null::Int) => q.bind(None::<i64>),
-            Val::Null(Null::Real) => q.bind(None::<f64>),
-            Val::Null(Null::Text) => q.bind(None::<String>),
-            Val::Int(i) => q.bind(i),
-            Val::Real(f) => q.bind(f),
-            Val::Text(t) => q.bind(t),
-        };
-    }
+    bind_vals!(q, args);
     q
 }
 

@@ -107,25 +107,10 @@ fn window(limit: i64, offset: i64) -> (i64, i64) {
     (limit.clamp(1, MAX_PAGE), offset.max(0))
 }
 
-#[derive(Debug, Clone)]
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-impl Bind {
-    fn val(&self) -> Val {
-        match self {
-            Bind::Text(s) => s.into_val(),
-            Bind::Int(i) => i.into_val(),
-        }
-    }
-}
-
 /// A where clause under construction: `$1` is the patient.
 struct Where {
     sql: String,
-    binds: Vec<Bind>,
+    binds: Vec<Val>,
     /// Whether it names the entry of a vital sign (`e.`), so a count must join it.
     needs_entry: bool,
 }
@@ -143,7 +128,7 @@ impl Where {
         if let Some(v) = v {
             let p = self.next();
             self.sql.push_str(&clause.replace('?', &p));
-            self.binds.push(Bind::Int(v));
+            self.binds.push(Val::Int(v));
         }
     }
 
@@ -155,7 +140,7 @@ impl Where {
         let mut ps = Vec::new();
         for v in values {
             ps.push(self.next());
-            self.binds.push(Bind::Text(v.clone()));
+            self.binds.push(Val::Text(v.clone()));
         }
         self.sql.push_str(&format!(" and {expr} in ({})", ps.join(", ")));
     }
@@ -220,17 +205,6 @@ fn entry_conditions(w: &mut Where, q: &EntryQuery) {
     w.int(" and created_at < ?", q.written_to);
 }
 
-macro_rules! bind_all {
-    ($q:ident, $binds:expr) => {
-        for b in $binds {
-            $q = match b {
-                Bind::Text(s) => $q.bind(s.as_str()),
-                Bind::Int(i) => $q.bind(*i),
-            };
-        }
-    };
-}
-
 /// The page query of a vital-sign search: `vital_signs_time_idx` walked in the order asked,
 /// each row's entry by its primary key.
 fn vital_page_sql(q: &VitalQuery, w: &Where) -> String {
@@ -253,17 +227,17 @@ fn vital_page_sql(q: &VitalQuery, w: &Where) -> String {
 /// `timeline_entries_kind_idx` and stopping there; then those few merged and the page taken. A
 /// page thus costs the page times the number of kinds, however many entries of other kinds (a
 /// long run of vital signs) lie between the patient's text entries.
-fn entry_page_query(q: &EntryQuery, limit: i64, offset: i64) -> (String, Vec<Bind>) {
+fn entry_page_query(q: &EntryQuery, limit: i64, offset: i64) -> (String, Vec<Val>) {
     let dir = if q.ascending { "asc" } else { "desc" };
     let mut w = Where::new();
     entry_conditions(&mut w, q);
     let rest = w.sql.clone();
     let each = w.next();
-    w.binds.push(Bind::Int(offset.saturating_add(limit).saturating_add(1)));
+    w.binds.push(Val::Int(offset.saturating_add(limit).saturating_add(1)));
     let mut branches = Vec::new();
     for (i, kind) in q.kinds.iter().enumerate() {
         let k = w.next();
-        w.binds.push(Bind::Text(kind.clone()));
+        w.binds.push(Val::Text(kind.clone()));
         branches.push(format!(
             "select * from (select {ENTRY_COLUMNS} from timeline_entries \
              where patient_id = $1 and kind = {k}{rest} \
@@ -271,8 +245,8 @@ fn entry_page_query(q: &EntryQuery, limit: i64, offset: i64) -> (String, Vec<Bin
         ));
     }
     let (l, o) = (w.next(), format!("${}", w.binds.len() + 3));
-    w.binds.push(Bind::Int(limit.saturating_add(1)));
-    w.binds.push(Bind::Int(offset));
+    w.binds.push(Val::Int(limit.saturating_add(1)));
+    w.binds.push(Val::Int(offset));
     let sql = format!(
         "select * from ({}) as page order by created_at {dir}, id {dir} limit {l} offset {o}",
         branches.join(" union all ")
@@ -295,7 +269,7 @@ impl Store {
         let w = vital_where(q);
         let sql = vital_page_sql(q, &w);
         let mut values = args![patient_id];
-        values.extend(w.binds.iter().map(Bind::val));
+        values.extend(w.binds.iter().cloned());
         values.extend(args![limit + 1, offset]);
         let rows: Vec<VitalKey> = self.fetch_all(&sql, values).await?;
         let mut page = Page::of(rows, limit, offset);
@@ -313,7 +287,7 @@ impl Store {
         let sql = format!("select count(*) from vital_signs v{join} where v.patient_id = $1{}", w.sql);
         Ok(read!(self, |c| {
             let mut qq = sqlx::query_scalar::<_, i64>(&sql).bind(patient_id);
-            bind_all!(qq, &w.binds);
+            crate::bind_vals!(qq, w.binds.iter().cloned());
             qq.fetch_one(c).await
         })?)
     }
@@ -327,7 +301,7 @@ impl Store {
         }
         let (sql, binds) = entry_page_query(q, limit, offset);
         let mut values = args![patient_id];
-        values.extend(binds.iter().map(Bind::val));
+        values.extend(binds.iter().cloned());
         let rows: Vec<EntryRow> = self.fetch_all(&sql, values).await?;
         let mut page = Page::of(rows, limit, offset);
         if page.total.is_none() && q.count_total {
@@ -342,7 +316,7 @@ impl Store {
         let sql = format!("select count(*) from timeline_entries where patient_id = $1{}", w.sql);
         Ok(read!(self, |c| {
             let mut qq = sqlx::query_scalar::<_, i64>(&sql).bind(patient_id);
-            bind_all!(qq, &w.binds);
+            crate::bind_vals!(qq, w.binds.iter().cloned());
             qq.fetch_one(c).await
         })?)
     }
@@ -596,16 +570,16 @@ mod tests {
         }
     }
 
-    fn t(v: &str) -> Bind {
-        Bind::Text(v.to_string())
+    fn t(v: &str) -> Val {
+        Val::Text(v.to_string())
     }
 
     /// SQLite's plan of `sql` with these values bound, one line per step.
-    async fn sqlite_plan(store: &Store, sql: &str, binds: &[Bind]) -> String {
+    async fn sqlite_plan(store: &Store, sql: &str, binds: &[Val]) -> String {
         let Db::Sqlite { read, .. } = &store.db else { panic!("not SQLite") };
         let explain = format!("explain query plan {sql}");
         let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
-        bind_all!(q, binds);
+        crate::bind_vals!(q, binds.iter().cloned());
         q.fetch_all(&mut *read.get().await.expect("reader"))
             .await
             .expect("plan")
@@ -617,7 +591,7 @@ mod tests {
 
     /// PostgreSQL's plan of `sql` with these values bound, where a sequential scan or a sort is
     /// the last resort: a plan that still has one has no index that serves the query.
-    async fn postgres_plan(store: &Store, sql: &str, binds: &[Bind]) -> String {
+    async fn postgres_plan(store: &Store, sql: &str, binds: &[Val]) -> String {
         let Db::Postgres(pool) = &store.db else { panic!("not PostgreSQL") };
         let mut tx = pool.begin().await.expect("begin");
         for off in ["enable_seqscan", "enable_sort", "enable_bitmapscan"] {
@@ -625,7 +599,7 @@ mod tests {
         }
         let explain = format!("explain (costs off) {sql}");
         let mut q = sqlx::query_scalar::<_, String>(&explain);
-        bind_all!(q, binds);
+        crate::bind_vals!(q, binds.iter().cloned());
         q.fetch_all(&mut *tx).await.expect("plan").join("\n")
     }
 
@@ -672,7 +646,7 @@ mod tests {
         for TestDb { store, backend: b, .. } in &testing::all().await {
             let b = *b;
             fill(store).await;
-            let plan = |sql: String, binds: Vec<Bind>| async move {
+            let plan = |sql: String, binds: Vec<Val>| async move {
                 match b {
                     Backend::Sqlite => sqlite_plan(store, &sql, &binds).await,
                     Backend::Postgres => postgres_plan(store, &sql, &binds).await,
@@ -692,13 +666,13 @@ mod tests {
             // The patient page: the newest entries, the next page from its cursor, the latest
             // ACP record; then the page's vital signs, reads, corrections and originals.
             let newest = EntryFilter { limit: 21, ..EntryFilter::default() };
-            let p = plan(entries_sql(&newest), vec![t("p1"), Bind::Int(21)]).await;
+            let p = plan(entries_sql(&newest), vec![t("p1"), Val::Int(21)]).await;
             assert_walks(b, "page", &p, "timeline_entries_patient_idx", false);
             let before = EntryFilter { before: Some((T0, "x".into())), limit: 21, ..EntryFilter::default() };
-            let p = plan(entries_sql(&before), vec![t("p1"), Bind::Int(T0), t("x"), Bind::Int(21)]).await;
+            let p = plan(entries_sql(&before), vec![t("p1"), Val::Int(T0), t("x"), Val::Int(21)]).await;
             assert_walks(b, "next page", &p, "timeline_entries_patient_idx", false);
             let acp = EntryFilter { kind: Some("acp".into()), limit: 200, ..EntryFilter::default() };
-            let p = plan(entries_sql(&acp), vec![t("p1"), t("acp"), Bind::Int(200)]).await;
+            let p = plan(entries_sql(&acp), vec![t("p1"), t("acp"), Val::Int(200)]).await;
             assert_walks(b, "latest ACP", &p, "timeline_entries_kind_idx", false);
             let p = plan(vitals_of_entries_sql(3), of_p1()).await;
             assert_walks(b, "vitals of entries", &p, pk_vitals, false);
@@ -713,7 +687,7 @@ mod tests {
 
             // FHIR: Communication (all text kinds, either order; one kind) and Observation
             // (either order), and their counts for `_total=accurate`.
-            let page = || vec![Bind::Int(21), Bind::Int(0)];
+            let page = || vec![Val::Int(21), Val::Int(0)];
             let texts_page = |q: &EntryQuery| {
                 let (sql, binds) = entry_page_query(q, 20, 0);
                 (sql, [vec![t("p1")], binds].concat())

@@ -336,14 +336,7 @@ impl Command {
         }
         let keep = !self.batch && self.args.len() <= PREPARED_VALUES;
         let mut q = sqlx::query(&self.sql).persistent(keep);
-        for v in self.args {
-            q = match v {
-                Val::Null(_) => q.bind(None::<i64>),
-                Val::Int(i) => q.bind(i),
-                Val::Real(f) => q.bind(f),
-                Val::Text(t) => q.bind(t),
-            };
-        }
+        crate::bind_vals!(q, self.args);
         q.execute(conn).await.map(|_| ())
     }
 }
