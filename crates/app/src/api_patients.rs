@@ -81,7 +81,19 @@ type Attending = (String, String, Option<(String, String)>);
 impl App {
     /// The attending physician's name and first organisation, for each patient.
     async fn records(&self, patients: Vec<PatientRow>) -> Result<Vec<PatientRecord>> {
-        let mut cache: Vec<Attending> = Vec::new();
+        self.records_known(patients, None).await
+    }
+
+    /// [`Self::records`], knowing `actor` already: a patient they attend names them without
+    /// another read.
+    async fn records_known(&self, patients: Vec<PatientRow>, actor: Option<&Actor>) -> Result<Vec<PatientRecord>> {
+        let mut cache: Vec<Attending> = actor
+            .map(|a| {
+                let org = a.affiliations.first().map(|o| (o.organisation_id.clone(), o.organisation_name.clone()));
+                (a.user_id.clone(), a.display_name.clone(), org)
+            })
+            .into_iter()
+            .collect();
         let mut out = Vec::with_capacity(patients.len());
         for p in patients {
             let known = cache.iter().find(|c| c.0 == p.attending_physician_id).cloned();
@@ -132,7 +144,10 @@ impl App {
         } else {
             self.open_accessed(actor, o).await?
         };
-        self.patient_record(o.patient).await
+        self.records_known(vec![o.patient], Some(actor))
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::Internal("record lost".into()))
     }
 
     /// Every version of a patient's summary, newest first (team members only; one audited

@@ -102,8 +102,9 @@ pub(crate) const EVENT_VALUES: usize = 14;
 pub(crate) const EVENTS_PER_INSERT: usize = 200;
 
 /// `insert into audit_events (…) values (…), (…)` for `n` events (bind each with
-/// [`bind_event!`]).
-pub(crate) fn insert_events_sql(n: usize) -> String {
+/// [`bind_event!`]): placeholders numbered `$n`, or anonymous `?` for SQLite's writer (see
+/// `writer::push_anonymous`), bound in the same order.
+pub(crate) fn insert_events_sql(n: usize, numbered: bool) -> String {
     let mut sql = format!("insert into audit_events ({EVENT_COLUMNS}) values ");
     for i in 0..n {
         if i > 0 {
@@ -115,8 +116,12 @@ pub(crate) fn insert_events_sql(n: usize) -> String {
             if k > 1 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(b + k).to_string());
+            if numbered {
+                sql.push('$');
+                sql.push_str(&(b + k).to_string());
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }

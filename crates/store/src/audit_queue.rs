@@ -109,7 +109,7 @@ async fn write(pool: &PgPool, events: Vec<NewEvent>) -> std::result::Result<(), 
     let mut head = ChainHead { seq, hash };
     let stored: Vec<StoredEvent> = events.into_iter().map(|e| head.advance(e)).collect();
     for chunk in stored.chunks(EVENTS_PER_INSERT) {
-        let sql = insert_events_sql(chunk.len());
+        let sql = insert_events_sql(chunk.len(), true);
         let mut q = sqlx::query(&sql);
         for s in chunk {
             q = bind_event!(q, s);

@@ -165,12 +165,14 @@ const ACCOUNT_BY: [(&str, &str, &str); 3] = [
 
 /// [`Store::account`]'s statement per kind of credential (built once: every authenticated
 /// request runs one). The person's columns are qualified (the credential's table shares names).
+/// Duties and affiliations are put in order by the caller: an `order by` here had SQLite open
+/// and close a temporary B-tree on every request (issue 6), and ordering in Rust is the same
+/// on both databases, whatever PostgreSQL's collation.
 static ACCOUNT_SQL: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
     ACCOUNT_BY.map(|(credential, from, key)| {
         format!(
             "select {credential}{user}, \
-             (select string_agg(duty, ',' order by duty) from user_duties d where d.user_id = u.id) \
-             as duties, \
+             (select string_agg(duty, ',') from user_duties d where d.user_id = u.id) as duties, \
              (select value from settings where key = $2) as setting, \
              (select count(*) from passkeys k where k.user_id = u.id) as passkeys, \
              a.organisation_id, o.name as organisation_name, o.kind as organisation_kind, \
@@ -178,7 +180,7 @@ static ACCOUNT_SQL: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(
              from {from} \
              left join affiliations a on a.user_id = u.id \
              left join organisations o on o.id = a.organisation_id \
-             where {key} order by o.name, a.organisation_id",
+             where {key}",
             user = crate::qualified(USER_COLUMNS, "u"),
         )
     })
@@ -218,9 +220,13 @@ impl Store {
         let Some(first) = lines.first() else { return Ok(None) };
         let token = matches!(by, Credential::Token(_)).then(|| first.token()).flatten();
         let session = matches!(by, Credential::Session(_)).then(|| first.session()).flatten();
-        let affiliations = lines.iter().filter_map(AccountLine::affiliation).collect();
-        let duties =
+        let mut affiliations: Vec<AffiliationRow> = lines.iter().filter_map(AccountLine::affiliation).collect();
+        affiliations.sort_by(|a, b| {
+            (&a.organisation_name, &a.organisation_id).cmp(&(&b.organisation_name, &b.organisation_id))
+        });
+        let mut duties: Vec<String> =
             first.duties.as_deref().map(|d| d.split(',').map(str::to_string).collect()).unwrap_or_default();
+        duties.sort();
         Ok(Some(Account {
             user: first.user.clone(),
             duties,

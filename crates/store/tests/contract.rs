@@ -855,6 +855,32 @@ async fn concurrent_appends_from_several_tasks_make_a_gapless_verifying_chain() 
     }
 }
 
+/// The server keeps the chain's head in memory between its commits (SQLite's writer). Another
+/// process writing the same database (the command line) moves the head meanwhile; the server's
+/// next commit must find that out and chain after it, not beside it.
+#[tokio::test]
+async fn a_second_writer_appending_between_commits_leaves_one_whole_chain() {
+    for db in testing::all().await {
+        let b = db.backend;
+        let other = Store::open(&db.url, &Default::default()).await.expect("open the database again");
+        let mut n = 0;
+        for round in 0..4 {
+            let (first, second) = if round % 2 == 0 { (&db.store, &other) } else { (&other, &db.store) };
+            for store in [first, second, first] {
+                store.append_audit(vec![event(n, "queued"), event(n + 1, "queued")]).await.unwrap_or_else(
+                    |e| panic!("{b:?}: round {round}: an append after the other writer's was refused: {e}"),
+                );
+                let mut tx = store.begin().await.expect("begin");
+                tx.append_audit(event(n + 2, "in-a-transaction")).await.expect("append in a transaction");
+                tx.commit().await.unwrap_or_else(|e| panic!("{b:?}: round {round}: commit: {e}"));
+                n += 3;
+            }
+        }
+        other.close().await;
+        assert_chain_verifies(b, &db.store, n as usize).await;
+    }
+}
+
 fn attachment_patient(id: &str, attending: &str) -> tsunagu_store::patients::PatientRow {
     tsunagu_store::patients::PatientRow {
         id: id.to_string(),
