@@ -86,10 +86,15 @@ impl App {
 
     /// [`Self::records`], knowing `actor` already: a patient they attend names them without
     /// another read.
-    async fn records_known(&self, patients: Vec<PatientRow>, actor: Option<&Actor>) -> Result<Vec<PatientRecord>> {
+    async fn records_known(
+        &self,
+        patients: Vec<PatientRow>,
+        actor: Option<&Actor>,
+    ) -> Result<Vec<PatientRecord>> {
         let mut cache: Vec<Attending> = actor
             .map(|a| {
-                let org = a.affiliations.first().map(|o| (o.organisation_id.clone(), o.organisation_name.clone()));
+                let org =
+                    a.affiliations.first().map(|o| (o.organisation_id.clone(), o.organisation_name.clone()));
                 (a.user_id.clone(), a.display_name.clone(), org)
             })
             .into_iter()

@@ -270,22 +270,23 @@ pub(crate) fn vitals_of_entries_sql(n: usize) -> String {
     )
 }
 
-/// The reads of `n` entries (`$1…`): probes of `entry_reads`' primary key, sorted (the page's
-/// reads only).
+/// The reads of `n` entries (`$1…`): probes of `entry_reads`' primary key. The caller sorts
+/// the few rows found: an `order by` had SQLite open a temporary B-tree for them on every page
+/// (issue 6), as it does in `corrections_of_sql`.
 pub(crate) fn reads_of_entries_sql(n: usize) -> String {
     format!(
         "select r.entry_id, r.user_id, u.display_name, r.read_at from entry_reads r \
-         join users u on u.id = r.user_id where r.entry_id in ({}) order by r.read_at",
+         join users u on u.id = r.user_id where r.entry_id in ({})",
         placeholders(1, n)
     )
 }
 
 /// The corrections of `n` entries of patient `$1` (`$2…`): probes of
-/// `timeline_entries_corrects_idx`, sorted (the few corrections found only).
+/// `timeline_entries_corrects_idx` (the caller sorts the few found).
 pub(crate) fn corrections_of_sql(n: usize) -> String {
     format!(
         "select corrects_id, id, created_at from timeline_entries \
-         where {OF_PATIENT} and corrects_id in ({}) order by created_at, id",
+         where {OF_PATIENT} and corrects_id in ({})",
         placeholders(2, n)
     )
 }
@@ -525,13 +526,16 @@ impl Store {
         self.fetch_all(&sql, values).await
     }
 
-    /// Who has read which of these entries: (entry id, user id, display name, read at).
+    /// Who has read which of these entries: (entry id, user id, display name, read at), by time.
     pub async fn reads_of_entries(&self, entry_ids: &[String]) -> Result<Vec<(String, String, String, i64)>> {
         if entry_ids.is_empty() {
             return Ok(Vec::new());
         }
         let sql = reads_of_entries_sql(entry_ids.len());
-        self.fetch_all(&sql, entry_ids.iter().map(IntoVal::into_val).collect()).await
+        let mut reads: Vec<(String, String, String, i64)> =
+            self.fetch_all(&sql, entry_ids.iter().map(IntoVal::into_val).collect()).await?;
+        reads.sort_by(|a, b| (a.3, &a.0, &a.1).cmp(&(b.3, &b.0, &b.1)));
+        Ok(reads)
     }
 
     /// Entries of a patient the person has not read (not counting their own).
@@ -885,7 +889,8 @@ impl Tx {
 
 /// Lookups the timeline page makes once per page, not once per entry.
 impl Store {
-    /// Entries of a patient that correct any of these: (corrected id, correcting id, created at).
+    /// Entries of a patient that correct any of these: (corrected id, correcting id, created at),
+    /// oldest first.
     pub async fn corrections_of(
         &self,
         patient_id: &str,
@@ -897,7 +902,9 @@ impl Store {
         let sql = corrections_of_sql(entry_ids.len());
         let mut values = args![patient_id];
         values.extend(entry_ids.iter().map(IntoVal::into_val));
-        self.fetch_all(&sql, values).await
+        let mut found: Vec<(String, String, i64)> = self.fetch_all(&sql, values).await?;
+        found.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
+        Ok(found)
     }
 
     /// When these entries of a patient were written: (id, created at).

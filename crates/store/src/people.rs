@@ -220,7 +220,8 @@ impl Store {
         let Some(first) = lines.first() else { return Ok(None) };
         let token = matches!(by, Credential::Token(_)).then(|| first.token()).flatten();
         let session = matches!(by, Credential::Session(_)).then(|| first.session()).flatten();
-        let mut affiliations: Vec<AffiliationRow> = lines.iter().filter_map(AccountLine::affiliation).collect();
+        let mut affiliations: Vec<AffiliationRow> =
+            lines.iter().filter_map(AccountLine::affiliation).collect();
         affiliations.sort_by(|a, b| {
             (&a.organisation_name, &a.organisation_id).cmp(&(&b.organisation_name, &b.organisation_id))
         });
