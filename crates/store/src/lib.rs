@@ -362,16 +362,11 @@ impl Tx {
 }
 
 /// Options for opening a store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
-    /// Reader connections (SQLite) or all connections (PostgreSQL).
-    pub max_connections: u32,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        Self { max_connections: 8 }
-    }
+    /// SQLite's reader connections for the reads that may scan (default 4), or all of
+    /// PostgreSQL's connections (default 8).
+    pub max_connections: Option<u32>,
 }
 
 impl Store {
@@ -411,7 +406,7 @@ impl Store {
                 // Readers without sqlx's pool and its health check on every release (readers.rs).
                 let read = readers::Readers::open(
                     base.read_only(true).pragma("cache_size", "-4000"),
-                    opts.max_connections as usize,
+                    opts.max_connections.unwrap_or(4) as usize,
                 )
                 .await?;
                 Db::Sqlite { write, read, direct }
@@ -421,7 +416,7 @@ impl Store {
                     .map_err(|e| StoreError::BadUrl(e.to_string()))?
                     .application_name("tsunagu");
                 let pool = PgPoolOptions::new()
-                    .max_connections(opts.max_connections.max(2))
+                    .max_connections(opts.max_connections.unwrap_or(8).max(2))
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(o)
                     .await?;

@@ -33,10 +33,12 @@ pub struct Settings {
     pub attachments_dir: Option<PathBuf>,
     /// The largest photo or file accepted, in MB.
     pub max_upload_mb: u32,
-    /// Connections to the database: SQLite's readers (besides its one writer), or PostgreSQL's
-    /// pool. 8 by default: on the 2-core benchmark machine 8 readers served a mixed load on the
-    /// 100,000-patient region faster than 16, in 132 MB instead of 180 (docs/performance.md).
-    pub max_connections: u32,
+    /// Connections to the database: SQLite's readers for the reads that may scan (searches,
+    /// counts, exports; besides its one writer and the short reads on the request's own
+    /// thread), or PostgreSQL's pool. By default 4 on SQLite (on the 2-core benchmark machine,
+    /// 4 served the mixed load on the 100,000-patient region as fast as 8, in 107 MB instead
+    /// of 129) and 8 on PostgreSQL (docs/performance.md).
+    pub max_connections: Option<u32>,
     /// Log as JSON lines (for log collectors) rather than text.
     pub log_json: bool,
     /// Load the demo region when the database is empty. Set to false in production.
@@ -141,7 +143,7 @@ impl Default for Settings {
             audit_head_file: None,
             attachments_dir: None,
             max_upload_mb: 10,
-            max_connections: 8,
+            max_connections: None,
             log_json: false,
             demo_when_empty: true,
             tls: None,

@@ -329,7 +329,7 @@ async fn restore_database(settings: &Settings, from: &Path) -> Result<()> {
         let checked = async {
             let probe = tsunagu_store::Store::connect(
                 &format!("sqlite://{}", staged.display()),
-                &tsunagu_store::OpenOptions { max_connections: 1 },
+                &tsunagu_store::OpenOptions { max_connections: Some(1) },
             )
             .await
             .context("the backup is not a readable SQLite database")?;

@@ -66,7 +66,7 @@ pub fn backend_name(db: &TestDb) -> &'static str {
 
 /// A second store on `url` without migrating (to look at what the binary wrote).
 pub async fn connect(url: &str) -> Store {
-    Store::connect(url, &OpenOptions { max_connections: 2 })
+    Store::connect(url, &OpenOptions { max_connections: Some(2) })
         .await
         .unwrap_or_else(|e| panic!("cannot open {url}: {e}"))
 }
