@@ -186,7 +186,7 @@ enum Param {
 
 impl ProviderQuery {
     /// The `where` clause and its parameters, numbered from `$1`.
-    fn clause(&self) -> (String, Vec<Param>) {
+    fn clause(&self, backend: Backend) -> (String, Vec<Param>) {
         let mut w: Vec<String> = Vec::new();
         let mut p: Vec<Param> = Vec::new();
         let next = |p: &mut Vec<Param>, v: Param| {
@@ -204,10 +204,17 @@ impl ProviderQuery {
             );
             w.push(format!("o.latitude between {a} and {b} and o.longitude between {c} and {d}"));
         }
+        // A term is found anywhere in the folded text (both sides folded alike, lower case
+        // included). Not `like '%…%'`: SQLite prepares a statement again whenever a `like`
+        // pattern is bound (for its prefix optimisation), and its pattern matcher is slower
+        // than a substring search (8% of a directory search's CPU, issue 6).
+        let position = match backend {
+            Backend::Sqlite => "instr",
+            Backend::Postgres => "strpos",
+        };
         for t in &self.terms {
-            let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            let n = next(&mut p, Param::Text(format!("%{escaped}%")));
-            w.push(format!("o.search_text like {n} escape '\\'"));
+            let n = next(&mut p, Param::Text(t.clone()));
+            w.push(format!("{position}(o.search_text, {n}) > 0"));
         }
         if !self.kinds.is_empty() {
             let ns: Vec<String> = self.kinds.iter().map(|k| next(&mut p, Param::Text(k.clone()))).collect();
@@ -300,7 +307,7 @@ impl Store {
     /// Providers matching a query, by kana reading and name (a radius search re-sorts them by
     /// distance).
     pub async fn search_providers(&self, q: &ProviderQuery) -> Result<Vec<ProviderRow>> {
-        let (clause, params) = q.clause();
+        let (clause, params) = q.clause(self.backend());
         let mut sql = format!(
             "select {} from organisations o{clause} order by o.name_kana, o.name, o.id",
             prefixed(PROVIDER_COLUMNS, "o")
@@ -319,7 +326,7 @@ impl Store {
     /// 131 points as rows 1.0–2.0 ms, as one JSON row 0.9–1.2 ms), and a search around a city
     /// centre has hundreds of matches. The aggregate is the one dialect difference.
     pub async fn search_provider_points(&self, q: &ProviderQuery) -> Result<Vec<ProviderPoint>> {
-        let (clause, params) = q.clause();
+        let (clause, params) = q.clause(self.backend());
         let order = if q.bbox.is_some() { "" } else { " order by o.name_kana, o.name, o.id" };
         let sql = match self.backend() {
             Backend::Sqlite => {
@@ -412,7 +419,7 @@ impl Store {
 
     /// How many providers match a query (paging ignored).
     pub async fn count_providers(&self, q: &ProviderQuery) -> Result<i64> {
-        let (clause, params) = q.clause();
+        let (clause, params) = q.clause(self.backend());
         let sql = format!("select count(*) from organisations o{clause}");
         let n: (i64,) =
             read!(self, |c| bind_params!(sqlx::query_as::<_, (i64,)>(&sql), &params).fetch_one(c).await)?;
