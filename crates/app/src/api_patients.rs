@@ -128,7 +128,15 @@ impl App {
     /// answer): adds the attending physician's name and organisation only, reads nothing of
     /// the patient and writes no audit event.
     pub async fn patient_record(&self, p: PatientRow) -> Result<PatientRecord> {
-        self.records(vec![p]).await?.pop().ok_or_else(|| AppError::Internal("record lost".into()))
+        self.one_record(p, None).await
+    }
+
+    /// The record of one patient, knowing `actor` (see [`Self::records_known`]).
+    async fn one_record(&self, p: PatientRow, actor: Option<&Actor>) -> Result<PatientRecord> {
+        self.records_known(vec![p], actor)
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::Internal("record lost".into()))
     }
 
     /// A patient as a resource: team members (audited as a read of the patient), and an
@@ -149,10 +157,7 @@ impl App {
         } else {
             self.open_accessed(actor, o).await?
         };
-        self.records_known(vec![o.patient], Some(actor))
-            .await?
-            .pop()
-            .ok_or_else(|| AppError::Internal("record lost".into()))
+        self.one_record(o.patient, Some(actor)).await
     }
 
     /// Every version of a patient's summary, newest first (team members only; one audited

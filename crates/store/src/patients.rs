@@ -1,7 +1,7 @@
 //! Patients, consent, care teams, the timeline, vital signs, reads and emergency views.
 //! Access is decided in the app layer; this module only stores and finds.
 
-use crate::writer::IntoVal;
+use crate::writer::{IntoVal, Val};
 use crate::{Result, Store, Tx, TxInner, args, defer_tx, exec_tx, on_tx, read};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
@@ -299,6 +299,13 @@ pub(crate) fn entry_times_sql(n: usize) -> String {
     )
 }
 
+/// The values of a lookup of entries of one patient: `$1` the patient, `$2…` the entries.
+fn of_patient(patient_id: &str, entry_ids: &[String]) -> Vec<Val> {
+    let mut values = args![patient_id];
+    values.extend(entry_ids.iter().map(IntoVal::into_val));
+    values
+}
+
 /// A patient by id (built once, as the statements below: read on every open of a patient).
 static PATIENT_SQL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("select {PATIENT_COLUMNS} from patients where id = $1"));
@@ -521,9 +528,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = vitals_of_entries_sql(entry_ids.len());
-        let mut values = args![patient_id];
-        values.extend(entry_ids.iter().map(IntoVal::into_val));
-        self.fetch_all(&sql, values).await
+        self.fetch_all(&sql, of_patient(patient_id, entry_ids)).await
     }
 
     /// Who has read which of these entries: (entry id, user id, display name, read at), by time.
@@ -900,9 +905,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = corrections_of_sql(entry_ids.len());
-        let mut values = args![patient_id];
-        values.extend(entry_ids.iter().map(IntoVal::into_val));
-        let mut found: Vec<(String, String, i64)> = self.fetch_all(&sql, values).await?;
+        let mut found: Vec<(String, String, i64)> =
+            self.fetch_all(&sql, of_patient(patient_id, entry_ids)).await?;
         found.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
         Ok(found)
     }
@@ -913,9 +917,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = entry_times_sql(entry_ids.len());
-        let mut values = args![patient_id];
-        values.extend(entry_ids.iter().map(IntoVal::into_val));
-        self.fetch_all(&sql, values).await
+        self.fetch_all(&sql, of_patient(patient_id, entry_ids)).await
     }
 
     /// The names of these people: (id, display name, login).
