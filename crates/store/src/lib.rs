@@ -539,7 +539,9 @@ mod tests {
             "\n",
             include_str!("../migrations/sqlite/0007_timeline_pages.sql"),
             "\n",
-            include_str!("../migrations/sqlite/0008_directory_search.sql")
+            include_str!("../migrations/sqlite/0008_directory_search.sql"),
+            "\n",
+            include_str!("../migrations/sqlite/0009_directory_points.sql")
         );
         let mut table = String::new();
         let mut keys = Vec::new();

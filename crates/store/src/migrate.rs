@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (6, "api", include_str!("../migrations/sqlite/0006_api.sql")),
     (7, "timeline_pages", include_str!("../migrations/sqlite/0007_timeline_pages.sql")),
     (8, "directory_search", include_str!("../migrations/sqlite/0008_directory_search.sql")),
+    (9, "directory_points", include_str!("../migrations/sqlite/0009_directory_points.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -27,6 +28,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "api", include_str!("../migrations/postgres/0006_api.sql")),
     (7, "timeline_pages", include_str!("../migrations/postgres/0007_timeline_pages.sql")),
     (8, "directory_search", include_str!("../migrations/postgres/0008_directory_search.sql")),
+    (9, "directory_points", include_str!("../migrations/postgres/0009_directory_points.sql")),
 ];
 
 /// Migrations embedded in the binary, in the shape sqlx's migrator reads.

@@ -365,3 +365,34 @@ fn wait_until_accepting(admin_url: &str) -> Result<(), String> {
         Err(format!("PostgreSQL started but {admin_url} does not answer: {last}"))
     })
 }
+
+/// The plan of `sql` with these values bound, one line per step. On PostgreSQL a sequential
+/// scan, a bitmap scan and a sort are the last resort (disabled for the statement), so a plan
+/// that still has one has no index that serves the query.
+#[cfg(test)]
+pub(crate) async fn plan(store: &Store, sql: &str, binds: &[crate::writer::Val]) -> String {
+    match &store.db {
+        crate::Db::Sqlite { read, .. } => {
+            let explain = format!("explain query plan {sql}");
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+            crate::bind_vals!(q, binds.iter().cloned());
+            q.fetch_all(&mut *read.get().await.expect("reader"))
+                .await
+                .expect("plan")
+                .into_iter()
+                .map(|r| r.3)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        crate::Db::Postgres(pool) => {
+            let mut tx = pool.begin().await.expect("begin");
+            for off in ["enable_seqscan", "enable_sort", "enable_bitmapscan"] {
+                sqlx::query(&format!("set local {off} = off")).execute(&mut *tx).await.expect("set");
+            }
+            let explain = format!("explain (costs off) {sql}");
+            let mut q = sqlx::query_scalar::<_, String>(&explain);
+            crate::bind_vals!(q, binds.iter().cloned());
+            q.fetch_all(&mut *tx).await.expect("plan").join("\n")
+        }
+    }
+}

@@ -340,13 +340,13 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::Backend;
     use crate::patients::{
         EntryFilter, PatientRow, VitalRow, corrections_of_sql, entries_sql, entry_times_sql,
         reads_of_entries_sql, vitals_of_entries_sql,
     };
     use crate::people::UserRow;
     use crate::testing::{self, TestDb};
-    use crate::{Backend, Db};
 
     const T0: i64 = 1_700_000_000_000_000;
     const TEXT: [&str; 3] = ["message", "visit", "acp"];
@@ -574,35 +574,6 @@ mod tests {
         Val::Text(v.to_string())
     }
 
-    /// SQLite's plan of `sql` with these values bound, one line per step.
-    async fn sqlite_plan(store: &Store, sql: &str, binds: &[Val]) -> String {
-        let Db::Sqlite { read, .. } = &store.db else { panic!("not SQLite") };
-        let explain = format!("explain query plan {sql}");
-        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
-        crate::bind_vals!(q, binds.iter().cloned());
-        q.fetch_all(&mut *read.get().await.expect("reader"))
-            .await
-            .expect("plan")
-            .into_iter()
-            .map(|r| r.3)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// PostgreSQL's plan of `sql` with these values bound, where a sequential scan or a sort is
-    /// the last resort: a plan that still has one has no index that serves the query.
-    async fn postgres_plan(store: &Store, sql: &str, binds: &[Val]) -> String {
-        let Db::Postgres(pool) = &store.db else { panic!("not PostgreSQL") };
-        let mut tx = pool.begin().await.expect("begin");
-        for off in ["enable_seqscan", "enable_sort", "enable_bitmapscan"] {
-            sqlx::query(&format!("set local {off} = off")).execute(&mut *tx).await.expect("set");
-        }
-        let explain = format!("explain (costs off) {sql}");
-        let mut q = sqlx::query_scalar::<_, String>(&explain);
-        crate::bind_vals!(q, binds.iter().cloned());
-        q.fetch_all(&mut *tx).await.expect("plan").join("\n")
-    }
-
     /// What a plan of the timeline must be: on `index`, no scan of a whole table, and no sort
     /// (the few rows of the page's lookups are sorted by the caller).
     fn assert_walks(b: Backend, what: &str, plan: &str, index: &str) {
@@ -645,12 +616,7 @@ mod tests {
         for TestDb { store, backend: b, .. } in &testing::all().await {
             let b = *b;
             fill(store).await;
-            let plan = |sql: String, binds: Vec<Val>| async move {
-                match b {
-                    Backend::Sqlite => sqlite_plan(store, &sql, &binds).await,
-                    Backend::Postgres => postgres_plan(store, &sql, &binds).await,
-                }
-            };
+            let plan = |sql: String, binds: Vec<Val>| async move { testing::plan(store, &sql, &binds).await };
             let (pk_entries, pk_vitals, pk_reads) = match b {
                 Backend::Sqlite => (
                     "sqlite_autoindex_timeline_entries_1",

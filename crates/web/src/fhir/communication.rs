@@ -9,7 +9,8 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tsunagu_app::App;
 use tsunagu_app::api_timeline::{EntryInput, TEXT_KINDS, TextEntry};
 use tsunagu_app::sharing::{AcpData, NewEntry, VisitData};
@@ -19,7 +20,8 @@ use super::input::{self, Resource};
 use super::observation::{create_error, local_minutes, subject, token};
 use super::registry::{ResourceDef, param};
 use super::search::{self, Search};
-use super::{CANONICAL, Ctx, FhirError, FhirRequest, directory};
+use super::types::{Concept, ExtValue, Extension, Meta, Reference, Text};
+use super::{CANONICAL, Ctx, FhirError, FhirRequest};
 use crate::i18n::Tr;
 
 pub const DEF: ResourceDef = ResourceDef {
@@ -199,90 +201,137 @@ fn version_of(e: &TextEntry) -> (i64, i64) {
     }
 }
 
-fn reference(kind: &str, id: &str, display: Option<&String>) -> Value {
-    json!({ "reference": format!("{kind}/{id}"), "display": display.cloned().unwrap_or_default() })
+/// A reference to a person, displayed by name when the name is known.
+fn person<'a>(id: &str, name: Option<&'a String>) -> Reference<'a> {
+    Reference::to("Practitioner", id, name.map_or("", String::as_str))
+}
+
+/// A text entry as a `Communication`, written by its serializer (see [`super::types`]).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Communication<'a> {
+    resource_type: &'static str,
+    id: &'a str,
+    meta: Meta,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    extension: Vec<Extension<'a>>,
+    status: &'static str,
+    category: [Concept<'a>; 1],
+    priority: &'static str,
+    subject: Reference<'a>,
+    sent: String,
+    sender: Reference<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    recipient: Vec<Reference<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    payload: Vec<Payload<'a>>,
+}
+
+impl super::bundle::Resource for Communication<'_> {
+    fn type_and_id(&self) -> (&str, &str) {
+        ("Communication", self.id)
+    }
+}
+
+/// A part of a Communication's content: the text, and for a visit record the field it fills.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    extension: Vec<Extension<'a>>,
+    content_string: Text<'a>,
 }
 
 /// The Communication of a text entry.
-pub fn resource(t: &TextEntry) -> Value {
+pub fn resource(t: &TextEntry) -> Communication<'_> {
     let e = &t.entry;
     let (version, updated) = version_of(t);
     let mut ext =
-        vec![json!({ "url": ext_url("occurred-at"), "valueDateTime": input::instant(e.occurred_at) })];
+        vec![Extension::new(ext_url("occurred-at"), ExtValue::DateTime(input::instant(e.occurred_at)))];
     if let Some(c) = &e.corrects_id {
-        ext.push(json!({ "url": ext_url("replaces"), "valueReference": { "reference": format!("Communication/{c}") } }));
+        ext.push(Extension::new(
+            ext_url("replaces"),
+            ExtValue::Reference(Reference::to("Communication", c, "")),
+        ));
     }
     if let Some((by, _)) = &t.superseded_by {
-        ext.push(json!({ "url": ext_url("replaced-by"), "valueReference": { "reference": format!("Communication/{by}") } }));
+        ext.push(Extension::new(
+            ext_url("replaced-by"),
+            ExtValue::Reference(Reference::to("Communication", by, "")),
+        ));
     }
     if e.kind == "message" {
-        ext.push(json!({ "url": ext_url("needs-reply"), "valueBoolean": e.needs_reply }));
+        ext.push(Extension::new(ext_url("needs-reply"), ExtValue::Boolean(e.needs_reply)));
     }
     if let Some(at) = e.acknowledged_at {
-        ext.push(json!({ "url": ext_url("acknowledged-at"), "valueDateTime": input::instant(at) }));
+        ext.push(Extension::new(ext_url("acknowledged-at"), ExtValue::DateTime(input::instant(at))));
     }
     if let Some(by) = &e.acknowledged_by {
-        ext.push(json!({ "url": ext_url("acknowledged-by"), "valueReference": reference("Practitioner", by, t.acknowledged_by_name.as_ref()) }));
+        ext.push(Extension::new(
+            ext_url("acknowledged-by"),
+            ExtValue::Reference(person(by, t.acknowledged_by_name.as_ref())),
+        ));
     }
     let mut payload = Vec::new();
     if !e.body.is_empty() {
-        payload.push(json!({ "contentString": e.body }));
+        payload.push(Payload { extension: Vec::new(), content_string: Text::Borrowed(&e.body) });
     }
     if e.kind == "visit" {
         let v: VisitData = serde_json::from_str(&e.data).unwrap_or_default();
         for (field, text) in
-            VISIT_FIELDS.iter().zip([&v.subjective, &v.objective, &v.assessment, &v.plan, &v.cautions])
+            VISIT_FIELDS.iter().zip([v.subjective, v.objective, v.assessment, v.plan, v.cautions])
         {
             if !text.is_empty() {
-                payload.push(json!({
-                    "extension": [{ "url": ext_url("visit-field"), "valueCode": field }],
-                    "contentString": text,
-                }));
+                payload.push(Payload {
+                    extension: vec![Extension::new(
+                        ext_url("visit-field"),
+                        ExtValue::Code(Text::Borrowed(field)),
+                    )],
+                    content_string: Text::Owned(text),
+                });
             }
         }
-        if let Some(n) = &v.next_visit {
-            ext.push(json!({ "url": ext_url("next-visit"), "valueDate": n }));
+        if let Some(n) = v.next_visit {
+            ext.push(Extension::new(ext_url("next-visit"), ExtValue::Date(Text::Owned(n))));
         }
         if v.policy_changed {
-            ext.push(json!({ "url": ext_url("policy-changed"), "valueBoolean": true }));
+            ext.push(Extension::new(ext_url("policy-changed"), ExtValue::Boolean(true)));
         }
     }
     if let Some(a) = AcpData::of(e) {
         let mut sub = Vec::new();
-        for (name, value, kind) in [
-            ("care_place", &a.care_place, "valueCode"),
-            ("care_place_note", &a.care_place_note, "valueString"),
-            ("death_place", &a.death_place, "valueCode"),
-            ("death_place_note", &a.death_place_note, "valueString"),
-            ("resuscitation", &a.resuscitation, "valueCode"),
-            ("other_wishes", &a.other_wishes, "valueString"),
-            ("discussed_on", &a.discussed_on, "valueDate"),
-            ("present", &a.present, "valueString"),
+        let as_code: fn(Text<'static>) -> ExtValue<'static> = ExtValue::Code;
+        let (as_string, as_date): (fn(_) -> _, fn(_) -> _) = (ExtValue::String, ExtValue::Date);
+        for (name, value, typed) in [
+            ("care_place", a.care_place, as_code),
+            ("care_place_note", a.care_place_note, as_string),
+            ("death_place", a.death_place, as_code),
+            ("death_place_note", a.death_place_note, as_string),
+            ("resuscitation", a.resuscitation, as_code),
+            ("other_wishes", a.other_wishes, as_string),
+            ("discussed_on", a.discussed_on, as_date),
+            ("present", a.present, as_string),
         ] {
             if !value.is_empty() {
-                let mut x = json!({ "url": name });
-                x[kind] = json!(value);
-                sub.push(x);
+                sub.push(Extension::new(name, typed(Text::Owned(value))));
             }
         }
-        ext.push(json!({ "url": ext_url("acp"), "extension": sub }));
+        ext.push(Extension::new(ext_url("acp"), ExtValue::Nested(sub)));
     }
-    let mut r = json!({
-        "resourceType": "Communication",
-        "id": e.id,
-        "meta": input::meta(version, updated, None),
-        "extension": ext,
-        "status": "completed",
-        "category": [{ "coding": [{ "system": entry_kind_system(), "code": e.kind, "display": kind_display(&e.kind) }] }],
-        "priority": if e.urgent { "urgent" } else { "routine" },
-        "subject": { "reference": format!("Patient/{}", e.patient_id) },
-        "sent": input::instant(e.created_at),
-        "sender": reference("Practitioner", &e.author_id, t.author_name.as_ref()),
-        "recipient": e.addressee_id.as_ref().map(|a| vec![reference("Practitioner", a, t.addressee_name.as_ref())]),
-        "payload": payload,
-    });
-    directory::prune(&mut r);
-    r
+    Communication {
+        resource_type: "Communication",
+        id: &e.id,
+        meta: Meta::new(version, updated, None),
+        extension: ext,
+        status: "completed",
+        category: [Concept::new(entry_kind_system(), e.kind.as_str(), kind_display(&e.kind))],
+        priority: if e.urgent { "urgent" } else { "routine" },
+        subject: Reference::to("Patient", &e.patient_id, ""),
+        sent: input::instant(e.created_at),
+        sender: person(&e.author_id, t.author_name.as_ref()),
+        recipient: e.addressee_id.iter().map(|a| person(a, t.addressee_name.as_ref())).collect(),
+        payload,
+    }
 }
 
 /// The extension `name` of `holder`, if present.
@@ -456,6 +505,7 @@ fn category(tr: Tr, res: &Resource) -> Result<String, FhirError> {
 mod tests {
     use super::*;
     use crate::i18n::Lang;
+    use serde_json::json;
 
     const BASE: &str = "http://h/fhir";
     const PID: &str = "0193a1c2-0000-7000-8000-000000000001";

@@ -11,6 +11,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use serde::Serialize;
 use serde_json::{Value, json};
 use tsunagu_app::App;
 use tsunagu_app::directory::fhir_support::{
@@ -25,6 +26,7 @@ use tsunagu_store::directory::{ProviderCodes, ProviderRow};
 use super::bundle::{self, Entry, Paging};
 use super::outcome::{Issue, outcome};
 use super::search::split_values;
+use super::types::{self, Coding, Concept, ExtValue, Extension, Meta, Reference, Text};
 use super::{CANONICAL, Ctx, FhirError};
 use crate::i18n::{Lang, Tr};
 
@@ -284,8 +286,8 @@ pub fn prune(v: &mut Value) -> bool {
     }
 }
 
-fn coding(system: String, code: &str, display: String) -> Value {
-    json!({ "system": system, "code": code, "display": display })
+fn coding(system: String, code: &str, display: String) -> Coding<'_> {
+    Coding { system: system.into(), code: code.into(), display: display.into() }
 }
 
 /// The Japanese label of a code (the code systems' displays are Japanese, as the region's).
@@ -293,34 +295,39 @@ fn label(prefix: &str, code: &str) -> String {
     Tr::new(Lang::Ja).label(prefix, code)
 }
 
-fn org_kind_concept(kind: &str) -> Value {
-    json!({ "coding": [coding(org_kind_system(), kind, label("org_kind", kind))] })
+fn org_kind_concept(kind: &str) -> Concept<'_> {
+    Concept { coding: [coding(org_kind_system(), kind, label("org_kind", kind))] }
 }
 
-fn meta(row: &ProviderRow, profile: Option<&str>) -> Value {
-    json!({
-        "versionId": row.version.to_string(),
-        "lastUpdated": Timestamp::from_micros(row.updated_at).rfc3339(),
-        "profile": profile.map(|p| vec![p]).unwrap_or_default(),
-    })
+fn meta(row: &ProviderRow, profile: Option<&'static str>) -> Meta {
+    Meta {
+        version_id: row.version.to_string(),
+        last_updated: Timestamp::from_micros(row.updated_at).rfc3339(),
+        profile: profile.map(|p| [p]),
+    }
 }
 
-fn reference(kind: &str, row: &ProviderRow) -> Value {
-    json!({ "reference": format!("{kind}/{}", row.id), "display": row.name })
+fn reference<'a>(kind: &str, row: &'a ProviderRow) -> Reference<'a> {
+    Reference::to(kind, &row.id, row.name.as_str())
 }
 
-fn telecom(row: &ProviderRow) -> Vec<Value> {
-    let mut out = Vec::new();
-    if !row.phone.is_empty() {
-        out.push(json!({ "system": "phone", "value": row.phone, "use": "work", "rank": 1 }));
-    }
-    if !row.fax.is_empty() {
-        out.push(json!({ "system": "fax", "value": row.fax, "use": "work" }));
-    }
-    if !row.website.is_empty() {
-        out.push(json!({ "system": "url", "value": row.website, "use": "work" }));
-    }
-    out
+/// A `ContactPoint` at work.
+#[derive(Debug, Serialize)]
+struct ContactPoint<'a> {
+    system: &'static str,
+    value: &'a str,
+    #[serde(rename = "use")]
+    purpose: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rank: Option<u8>,
+}
+
+fn telecom(row: &ProviderRow) -> Vec<ContactPoint<'_>> {
+    [("phone", &row.phone, Some(1)), ("fax", &row.fax, None), ("url", &row.website, None)]
+        .into_iter()
+        .filter(|(_, value, _)| !value.is_empty())
+        .map(|(system, value, rank)| ContactPoint { system, value, purpose: "work", rank })
+        .collect()
 }
 
 fn geolocation(row: &ProviderRow) -> Option<Value> {
@@ -400,7 +407,7 @@ fn contact(row: &ProviderRow) -> Option<Value> {
 pub fn organization(row: &ProviderRow, professional: bool) -> Value {
     let mut types = vec![org_kind_concept(&row.kind)];
     if let Some((code, display)) = hl7_org_type(&row.kind) {
-        types.push(json!({ "coding": [{ "system": ORGANIZATION_TYPE, "code": code, "display": display }] }));
+        types.push(Concept::new(ORGANIZATION_TYPE, code, display));
     }
     let identifier = row
         .office_no
@@ -458,93 +465,175 @@ fn clock_time(minute: i64) -> String {
     format!("{:02}:{:02}:{s:02}", m / 60, m % 60)
 }
 
+/// A FHIR `Period`.
+#[derive(Debug, Serialize)]
+struct Period {
+    start: String,
+    end: String,
+}
+
 /// A day (`YYYY-MM-DD`, Japan time) as a FHIR period of that whole day.
-fn whole_day(day: &str) -> Value {
-    json!({ "start": format!("{day}T00:00:00+09:00"), "end": format!("{day}T23:59:59+09:00") })
+fn whole_day(day: &str) -> Period {
+    Period { start: format!("{day}T00:00:00+09:00"), end: format!("{day}T23:59:59+09:00") }
+}
+
+/// `HealthcareService.availableTime`: a weekday's consultation hours, or all of it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AvailableTime {
+    days_of_week: [&'static str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    all_day: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_end_time: Option<String>,
+}
+
+/// `HealthcareService.notAvailable`: a closed day and why.
+#[derive(Debug, Serialize)]
+struct NotAvailable<'a> {
+    #[serde(skip_serializing_if = "types::blank")]
+    description: Text<'a>,
+    during: Period,
+}
+
+/// What a provider offers, as a `HealthcareService`, written by its serializer (see
+/// [`super::types`]).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthcareService<'a> {
+    resource_type: &'static str,
+    id: &'a str,
+    meta: Meta,
+    extension: [Extension<'a>; 1],
+    active: bool,
+    provided_by: Reference<'a>,
+    category: [Concept<'a>; 1],
+    #[serde(rename = "type", skip_serializing_if = "Vec::is_empty")]
+    kind: Vec<Concept<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    specialty: Vec<Concept<'a>>,
+    location: [Reference<'a>; 1],
+    #[serde(skip_serializing_if = "types::blank")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "types::blank")]
+    comment: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    telecom: Vec<ContactPoint<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    characteristic: Vec<Concept<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    available_time: Vec<AvailableTime>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_available: Vec<NotAvailable<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability_exceptions: Option<&'static str>,
 }
 
 /// What a provider offers, as a `HealthcareService`; with the consultation hours when the
 /// caller is a professional (`hours` is `Some` only then).
-pub fn healthcare_service(
-    row: &ProviderRow,
-    codes: &ProviderCodes,
-    hours: Option<&ConsultationHours>,
+pub fn healthcare_service<'a>(
+    row: &'a ProviderRow,
+    codes: &'a ProviderCodes,
+    hours: Option<&'a ConsultationHours>,
     tr: Tr,
-) -> Value {
-    let concepts = |system: fn() -> String, prefix: &str, list: &[String]| -> Vec<Value> {
-        list.iter().map(|c| json!({ "coding": [coding(system(), c, label(prefix, c))] })).collect()
+) -> HealthcareService<'a> {
+    let concepts = |system: fn() -> String, prefix: &str, list: &'a [String]| -> Vec<Concept<'a>> {
+        list.iter().map(|c| Concept { coding: [coding(system(), c, label(prefix, c))] }).collect()
     };
-    let (available, not_available, exceptions) = match hours {
+    let (available_time, not_available, availability_exceptions) = match hours {
         Some(h) if !h.slots.is_empty() || !h.closed_days.is_empty() => {
-            let available: Vec<Value> = h
+            let available = h
                 .slots
                 .iter()
                 .filter_map(|s| {
-                    let day = WEEKDAYS.get(usize::try_from(s.weekday).ok()?)?;
-                    Some(if s.start_minute <= 0 && s.end_minute >= 24 * 60 {
-                        json!({ "daysOfWeek": [day], "allDay": true })
-                    } else {
-                        json!({
-                            "daysOfWeek": [day],
-                            "availableStartTime": clock_time(s.start_minute),
-                            "availableEndTime": clock_time(s.end_minute),
-                        })
+                    let day = *WEEKDAYS.get(usize::try_from(s.weekday).ok()?)?;
+                    let all_day = s.start_minute <= 0 && s.end_minute >= 24 * 60;
+                    Some(AvailableTime {
+                        days_of_week: [day],
+                        all_day: all_day.then_some(true),
+                        available_start_time: (!all_day).then(|| clock_time(s.start_minute)),
+                        available_end_time: (!all_day).then(|| clock_time(s.end_minute)),
                     })
                 })
                 .collect();
-            let not_available: Vec<Value> = h
+            let not_available = h
                 .closed_days
                 .iter()
-                .map(|e| {
-                    let text = if e.note.trim().is_empty() {
-                        tr.get("fhir.closed_day").to_string()
+                .map(|e| NotAvailable {
+                    description: if e.note.trim().is_empty() {
+                        Text::Borrowed(tr.get("fhir.closed_day"))
                     } else {
-                        e.note.clone()
-                    };
-                    json!({ "description": text, "during": whole_day(&e.day) })
+                        Text::Borrowed(&e.note)
+                    },
+                    during: whole_day(&e.day),
                 })
                 .collect();
             let exceptions = (!row.consult_on_holidays && !h.slots.is_empty())
-                .then(|| tr.get("fhir.no_holidays").to_string());
+                .then(|| tr.get("fhir.no_holidays"))
+                .filter(|t| !t.is_empty());
             (available, not_available, exceptions)
         }
         _ => (Vec::new(), Vec::new(), None),
     };
-    let accepting = json!({ "url": extension_url("accepting-new-patients"), "valueCode": row.accepting });
-    let mut v = json!({
-        "resourceType": "HealthcareService",
-        "id": row.id,
-        "meta": meta(row, None),
-        "extension": [accepting],
-        "active": true,
-        "providedBy": reference("Organization", row),
-        "category": [org_kind_concept(&row.kind)],
-        "type": concepts(service_kind_system, "service_kind", &codes.services),
-        "specialty": concepts(department_system, "medical_department", &codes.departments),
-        "location": [reference("Location", row)],
-        "name": row.name,
-        "comment": row.description,
-        "telecom": telecom(row),
-        "characteristic": concepts(capability_system, "capability", &codes.capabilities),
-        "availableTime": available,
-        "notAvailable": not_available,
-        "availabilityExceptions": exceptions,
-    });
-    prune(&mut v);
-    v
+    HealthcareService {
+        resource_type: "HealthcareService",
+        id: &row.id,
+        meta: meta(row, None),
+        extension: [Extension::new(
+            extension_url("accepting-new-patients"),
+            ExtValue::Code(row.accepting.as_str().into()),
+        )],
+        active: true,
+        provided_by: reference("Organization", row),
+        category: [org_kind_concept(&row.kind)],
+        kind: concepts(service_kind_system, "service_kind", &codes.services),
+        specialty: concepts(department_system, "medical_department", &codes.departments),
+        location: [reference("Location", row)],
+        name: &row.name,
+        comment: &row.description,
+        telecom: telecom(row),
+        characteristic: concepts(capability_system, "capability", &codes.capabilities),
+        available_time,
+        not_available,
+        availability_exceptions,
+    }
 }
 
-fn resource(
+/// A directory resource as written: the `Value`-built ones and the `HealthcareService`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum DirectoryResource<'a> {
+    Built(Value),
+    Service(Box<HealthcareService<'a>>),
+}
+
+impl super::bundle::Resource for DirectoryResource<'_> {
+    fn type_and_id(&self) -> (&str, &str) {
+        match self {
+            DirectoryResource::Built(v) => v.type_and_id(),
+            DirectoryResource::Service(s) => ("HealthcareService", s.id),
+        }
+    }
+}
+
+fn resource<'a>(
     ctx: &Ctx,
     res: DirResource,
-    listing: &ProviderListing,
+    listing: &'a ProviderListing,
     professional: bool,
-    hours: Option<&ConsultationHours>,
-) -> Value {
+    hours: Option<&'a ConsultationHours>,
+) -> DirectoryResource<'a> {
     match res {
-        DirResource::Organization => organization(&listing.row, professional),
-        DirResource::Location => location(&listing.row),
-        DirResource::HealthcareService => healthcare_service(&listing.row, &listing.codes, hours, ctx.tr),
+        DirResource::Organization => DirectoryResource::Built(organization(&listing.row, professional)),
+        DirResource::Location => DirectoryResource::Built(location(&listing.row)),
+        DirResource::HealthcareService => DirectoryResource::Service(Box::new(healthcare_service(
+            &listing.row,
+            &listing.codes,
+            hours,
+            ctx.tr,
+        ))),
     }
 }
 
@@ -786,7 +875,7 @@ pub async fn search(
         .map(|DirectoryItem { listing, hours }| {
             let mut e = Entry::matched(
                 format!("{type_url}/{}", listing.row.id),
-                resource(ctx, res, listing, page.professional, hours.as_ref()),
+                &resource(ctx, res, listing, page.professional, hours.as_ref()),
             );
             if let Some(d) = listing.distance_km {
                 e.search_extensions.push(distance_extension(d));
@@ -806,7 +895,7 @@ pub async fn search(
                 .at(n)
             })
             .collect();
-        entries.push(Entry::outcome(outcome(&issues)));
+        entries.push(Entry::outcome(&outcome(&issues)));
     }
     let paging = Paging {
         offset: parsed.offset,

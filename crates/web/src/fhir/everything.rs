@@ -19,8 +19,9 @@ use tsunagu_app::api_timeline::TEXT_KINDS;
 use tsunagu_app::{App, AppError};
 use tsunagu_store::timeline_search::{EntryQuery, VitalQuery};
 
-use super::bundle::Entry;
+use super::bundle::{Entry, Link};
 use super::outcome::{FhirError, Issue, outcome};
+use super::types::value;
 use super::{
     Ctx, FhirRequest, communication, consent, directory, document, input, observation, patient, summary,
 };
@@ -89,7 +90,7 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
         if found.more {
             truncated.push("Communication");
         }
-        resources.extend(found.items.iter().map(communication::resource));
+        resources.extend(found.items.iter().map(|t| value(&communication::resource(t))));
     }
     let dq = DocumentQuery { from: since, limit: MAX_PER_KIND, ..DocumentQuery::default() };
     if let Some((_, total, docs)) = part(app.documents(actor, &pid, &dq).await).map_err(err)? {
@@ -108,18 +109,7 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
         directory::prune(r);
     }
     let total = i64::try_from(resources.len()).unwrap_or(i64::MAX);
-    let mut entries: Vec<Entry> = resources
-        .into_iter()
-        .map(|r| {
-            let url = format!(
-                "{}/{}/{}",
-                ctx.base,
-                r["resourceType"].as_str().unwrap_or(""),
-                r["id"].as_str().unwrap_or("")
-            );
-            Entry::matched(url, r)
-        })
-        .collect();
+    let mut entries: Vec<Entry> = resources.iter().map(|r| Entry::of(&ctx.base, r)).collect();
     if !truncated.is_empty() {
         let issues: Vec<Issue> = truncated
             .iter()
@@ -130,7 +120,7 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
                 )
             })
             .collect();
-        entries.push(Entry::outcome(outcome(&issues)));
+        entries.push(Entry::outcome(&outcome(&issues)));
     }
     let self_url = format!("{}/Patient/{pid}/$everything", ctx.base);
     let mut bundle = super::bundle::searchset(
@@ -141,6 +131,6 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
         &input::instant(app.now().micros()),
     );
     // One page holds everything: the self link is the operation's own URL.
-    bundle["link"] = serde_json::json!([{ "relation": "self", "url": self_url }]);
+    bundle.link = vec![Link { relation: "self", url: self_url }];
     Ok(ctx.json(StatusCode::OK, &bundle))
 }

@@ -190,7 +190,7 @@ pub fn meta(version: i64, last_updated: i64, profile: Option<&str>) -> Value {
 pub fn resource_response(
     ctx: &Ctx,
     status: StatusCode,
-    body: &Value,
+    body: &impl super::bundle::Resource,
     version: i64,
     last_updated: i64,
 ) -> Response {
@@ -202,7 +202,7 @@ pub fn resource_response(
         r.headers_mut().insert(header::LAST_MODIFIED, v);
     }
     if status == StatusCode::CREATED {
-        let (t, id) = (body["resourceType"].as_str().unwrap_or(""), body["id"].as_str().unwrap_or(""));
+        let (t, id) = body.type_and_id();
         if let Ok(v) = HeaderValue::from_str(&format!("{}/{t}/{id}/_history/{version}", ctx.base)) {
             r.headers_mut().insert(header::LOCATION, v);
         }

@@ -41,6 +41,7 @@ pub mod practitioner;
 pub mod registry;
 pub mod search;
 pub mod summary;
+pub mod types;
 
 pub use outcome::FhirError;
 
@@ -79,7 +80,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// A JSON answer with the FHIR content type.
-    pub fn json(&self, status: StatusCode, value: &serde_json::Value) -> Response {
+    pub fn json(&self, status: StatusCode, value: &impl serde::Serialize) -> Response {
         json_response(status, value, self.pretty)
     }
 
@@ -134,9 +135,14 @@ fn json_body(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A JSON body with the FHIR content type.
-pub fn json_response(status: StatusCode, value: &serde_json::Value, pretty: bool) -> Response {
-    let body = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+/// A JSON body with the FHIR content type. Pretty output (`_pretty=true`) goes through a
+/// `Value` so that resources already written as text (a Bundle's entries) are indented too.
+pub fn json_response(status: StatusCode, value: &impl serde::Serialize, pretty: bool) -> Response {
+    let body = if pretty {
+        serde_json::to_value(value).and_then(|v| serde_json::to_string_pretty(&v))
+    } else {
+        serde_json::to_string(value)
+    };
     match body {
         Ok(text) => {
             let mut r = (status, Body::from(text)).into_response();

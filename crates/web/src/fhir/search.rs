@@ -4,10 +4,9 @@
 //! parameter is reported (400), or ignored and reported in the Bundle under
 //! `Prefer: handling=lenient`.
 
-use serde_json::Value;
 use tsunagu_app::App;
 
-use super::bundle::{self, Entry, Paging};
+use super::bundle::{self, Bundle, Entry, Paging, Resource};
 use super::outcome::{FhirError, Issue, outcome};
 use super::registry::ResourceDef;
 use super::{Ctx, input};
@@ -282,43 +281,30 @@ pub fn page_bundle(
     s: &Search,
     total: Option<i64>,
     more: bool,
-    resources: Vec<Value>,
+    resources: Vec<impl Resource>,
     now: i64,
-) -> Value {
+) -> Bundle {
     // The links follow from the paging's total: one past this page when more follow, else the
     // end of this page, so `next` appears exactly when there are more.
     let shown = i64::try_from(resources.len()).unwrap_or(i64::MAX);
     let end = if more { s.offset + s.count + 1 } else { s.offset + shown };
     let mut b = bundle(ctx, type_name, s, end, resources, now);
-    if let Some(o) = b.as_object_mut() {
-        match total {
-            Some(t) => {
-                o.insert("total".into(), t.into());
-            }
-            None => {
-                o.remove("total");
-            }
-        }
-    }
+    b.total = total;
     b
 }
 
 /// A `searchset` Bundle of one page: the total, the links, the entries, and an outcome entry
 /// naming the parameters ignored under lenient handling.
-pub fn bundle(ctx: &Ctx, type_name: &str, s: &Search, total: i64, resources: Vec<Value>, now: i64) -> Value {
+pub fn bundle(
+    ctx: &Ctx,
+    type_name: &str,
+    s: &Search,
+    total: i64,
+    resources: Vec<impl Resource>,
+    now: i64,
+) -> Bundle {
     let type_url = format!("{}/{type_name}", ctx.base);
-    let mut entries: Vec<Entry> = resources
-        .into_iter()
-        .map(|r| {
-            let url = format!(
-                "{}/{}/{}",
-                ctx.base,
-                r["resourceType"].as_str().unwrap_or(""),
-                r["id"].as_str().unwrap_or("")
-            );
-            Entry::matched(url, r)
-        })
-        .collect();
+    let mut entries: Vec<Entry> = resources.iter().map(|r| Entry::of(&ctx.base, r)).collect();
     if !s.ignored.is_empty() {
         let issues: Vec<Issue> = s
             .ignored
@@ -331,7 +317,7 @@ pub fn bundle(ctx: &Ctx, type_name: &str, s: &Search, total: i64, resources: Vec
                 .at(n)
             })
             .collect();
-        entries.push(Entry::outcome(outcome(&issues)));
+        entries.push(Entry::outcome(&outcome(&issues)));
     }
     let count = if s.count_only { 0 } else { s.count };
     bundle::searchset(
