@@ -18,7 +18,6 @@ use tsunagu_app::directory::fhir_support::{
     ConsultationHours, DirectoryItem, DirectoryQuery, TextCriterion, TextMatch, split_address,
 };
 use tsunagu_app::directory::{DEFAULT_RADIUS_KM, ProviderListing};
-use tsunagu_domain::Timestamp;
 use tsunagu_domain::directory::{GeoPoint, MAX_RADIUS_KM};
 use tsunagu_domain::org::OrgKind;
 use tsunagu_store::directory::{ProviderCodes, ProviderRow};
@@ -300,11 +299,7 @@ fn org_kind_concept(kind: &str) -> Concept<'_> {
 }
 
 fn meta(row: &ProviderRow, profile: Option<&'static str>) -> Meta {
-    Meta {
-        version_id: row.version.to_string(),
-        last_updated: Timestamp::from_micros(row.updated_at).rfc3339(),
-        profile: profile.map(|p| [p]),
-    }
+    Meta::new(row.version, row.updated_at, profile)
 }
 
 fn reference<'a>(kind: &str, row: &'a ProviderRow) -> Reference<'a> {

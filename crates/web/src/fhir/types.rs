@@ -96,7 +96,6 @@ pub enum ExtValue<'a> {
     String(Text<'a>),
     Boolean(bool),
     Reference(Reference<'a>),
-    Coding(Coding<'a>),
     Nested(Vec<Extension<'a>>),
 }
 
@@ -124,7 +123,6 @@ impl Serialize for Extension<'_> {
             ExtValue::String(v) if !v.is_empty() => m.serialize_entry("valueString", v)?,
             ExtValue::Boolean(v) => m.serialize_entry("valueBoolean", v)?,
             ExtValue::Reference(v) => m.serialize_entry("valueReference", v)?,
-            ExtValue::Coding(v) => m.serialize_entry("valueCoding", v)?,
             ExtValue::Nested(v) if !v.is_empty() => m.serialize_entry("extension", v)?,
             _ => {}
         }
