@@ -373,12 +373,14 @@ impl Store {
     /// Whole rows of providers with their codes, in the order of `ids` (an unknown id is left
     /// out): one statement for a page of results, the codes as a JSON array per set.
     pub async fn providers_with_codes(&self, ids: &[String]) -> Result<Vec<(ProviderRow, ProviderCodes)>> {
+        // Each list unordered, sorted here: an `order by` inside the aggregate had SQLite open a
+        // temporary B-tree for every list of every row (three per provider of the page).
         let agg = |table: &str, col: &str| match self.backend() {
-            Backend::Sqlite => format!(
-                "(select json_group_array(x.{col} order by x.{col}) from {table} x where x.organisation_id = o.id)"
-            ),
+            Backend::Sqlite => {
+                format!("(select json_group_array(x.{col}) from {table} x where x.organisation_id = o.id)")
+            }
             Backend::Postgres => format!(
-                "(select coalesce(json_agg(x.{col} order by x.{col}), '[]'::json)::text from {table} x \
+                "(select coalesce(json_agg(x.{col}), '[]'::json)::text from {table} x \
                  where x.organisation_id = o.id)"
             ),
         };
@@ -389,7 +391,10 @@ impl Store {
             agg("org_capabilities", "capability")
         );
         let list = |j: &str| -> Result<Vec<String>> {
-            serde_json::from_str(j).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+            let mut codes: Vec<String> = serde_json::from_str(j)
+                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+            codes.sort_unstable();
+            Ok(codes)
         };
         let mut found: std::collections::HashMap<String, (ProviderRow, ProviderCodes)> =
             std::collections::HashMap::new();
