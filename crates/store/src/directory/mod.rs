@@ -2,7 +2,7 @@
 //! what they offer, search, and the change log. Consultation hours and vacancies live in the
 //! submodules.
 
-use crate::writer::{Null, Val};
+use crate::writer::Val;
 use crate::{Backend, Result, Store, StoreError, Tx, exec_tx, on_tx, read};
 
 pub mod bulk;
@@ -291,24 +291,6 @@ fn points_sql(backend: Backend, q: &ProviderQuery) -> (String, Vec<Val>) {
     (sql, params)
 }
 
-/// Binds the parameters of a [`ProviderQuery`] in order.
-macro_rules! bind_params {
-    ($q:expr, $params:expr) => {{
-        let mut q = $q;
-        for p in $params {
-            q = match p {
-                Val::Text(s) => q.bind(s.clone()),
-                Val::Int(i) => q.bind(*i),
-                Val::Real(f) => q.bind(*f),
-                Val::Null(Null::Int) => q.bind(None::<i64>),
-                Val::Null(Null::Real) => q.bind(None::<f64>),
-                Val::Null(Null::Text) => q.bind(None::<String>),
-            };
-        }
-        q
-    }};
-}
-
 fn prefixed(columns: &str, prefix: &str) -> String {
     columns.split(", ").map(|c| format!("{prefix}.{c}")).collect::<Vec<_>>().join(", ")
 }
@@ -330,7 +312,11 @@ impl Store {
         if let Some(limit) = q.limit {
             sql.push_str(&format!(" limit {} offset {}", limit.max(0), q.offset.max(0)));
         }
-        Ok(read!(self, |c| bind_params!(sqlx::query_as::<_, ProviderRow>(&sql), &params).fetch_all(c).await)?)
+        Ok(read!(self, |c| {
+            let mut q = sqlx::query_as::<_, ProviderRow>(&sql);
+            crate::bind_vals!(q, params.iter().cloned());
+            q.fetch_all(c).await
+        })?)
     }
 
     /// The points of the providers matching a query (paging ignored): by kana reading and name,
@@ -342,10 +328,11 @@ impl Store {
     /// centre has hundreds of matches. The aggregate is the one dialect difference.
     pub async fn search_provider_points(&self, q: &ProviderQuery) -> Result<Vec<ProviderPoint>> {
         let (sql, params) = points_sql(self.backend(), q);
-        let (json,): (Option<String>,) =
-            read!(self, |c| bind_params!(sqlx::query_as::<_, (Option<String>,)>(&sql), &params)
-                .fetch_one(c)
-                .await)?;
+        let (json,): (Option<String>,) = read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (Option<String>,)>(&sql);
+            crate::bind_vals!(q, params.iter().cloned());
+            q.fetch_one(c).await
+        })?;
         type Point = (String, String, String, String, Option<String>, Option<String>);
         let decode =
             |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Database(sqlx::Error::Decode(e));
@@ -428,8 +415,11 @@ impl Store {
     pub async fn count_providers(&self, q: &ProviderQuery) -> Result<i64> {
         let (clause, params) = q.clause(self.backend());
         let sql = format!("select count(*) from organisations o{clause}");
-        let n: (i64,) =
-            read!(self, |c| bind_params!(sqlx::query_as::<_, (i64,)>(&sql), &params).fetch_one(c).await)?;
+        let n: (i64,) = read!(self, |c| {
+            let mut q = sqlx::query_as::<_, (i64,)>(&sql);
+            crate::bind_vals!(q, params.iter().cloned());
+            q.fetch_one(c).await
+        })?;
         Ok(n.0)
     }
 

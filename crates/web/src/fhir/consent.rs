@@ -29,6 +29,7 @@ use super::outcome::Issue;
 use super::registry::{ResourceDef, param};
 use super::search::token_matches;
 use super::search::{self, Search};
+use super::types::Meta;
 use super::{CANONICAL, Ctx, FhirError, FhirRequest, directory};
 use crate::i18n::Tr;
 
@@ -366,7 +367,7 @@ pub fn resource(rec: &ConsentRecord) -> Value {
     let mut v = json!({
         "resourceType": "Consent",
         "id": c.id,
-        "meta": input::meta(rec.version(), rec.last_updated(), None),
+        "meta": Meta::new(rec.version(), rec.last_updated(), None),
         "contained": contained,
         "extension": extension,
         "status": if c.withdrawn_at.is_some() { "inactive" } else { "active" },

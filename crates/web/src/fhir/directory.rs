@@ -868,10 +868,7 @@ pub async fn search(
         .items
         .iter()
         .map(|DirectoryItem { listing, hours }| {
-            let mut e = Entry::matched(
-                format!("{type_url}/{}", listing.row.id),
-                &resource(ctx, res, listing, page.professional, hours.as_ref()),
-            );
+            let mut e = Entry::of(&ctx.base, &resource(ctx, res, listing, page.professional, hours.as_ref()));
             if let Some(d) = listing.distance_km {
                 e.search_extensions.push(distance_extension(d));
             }

@@ -27,6 +27,7 @@ use tsunagu_store::attachments::AttachmentRow;
 use super::directory::prune;
 use super::registry::{ResourceDef, param};
 use super::search::{self, Search};
+use super::types::Meta;
 use super::{CANONICAL, Ctx, FhirError, FhirRequest, input};
 use crate::i18n::{Lang, Tr};
 
@@ -131,7 +132,7 @@ pub fn to_json(ctx: &Ctx, d: &DocumentView) -> Value {
     let mut v = json!({
         "resourceType": "DocumentReference",
         "id": r.id,
-        "meta": input::meta(1, r.created_at, None),
+        "meta": Meta::new(1, r.created_at, None),
         "status": "current",
         "type": type_,
         "category": [{
@@ -382,7 +383,7 @@ pub fn binary_json(row: &AttachmentRow, c: &FileContent) -> Value {
     json!({
         "resourceType": "Binary",
         "id": row.id,
-        "meta": input::meta(1, row.created_at, None),
+        "meta": Meta::new(1, row.created_at, None),
         "contentType": c.content_type,
         "securityContext": { "reference": format!("DocumentReference/{}", row.id) },
         "data": STANDARD.encode(&c.bytes),

@@ -176,15 +176,6 @@ pub fn instant(micros: i64) -> String {
     Timestamp(micros).rfc3339()
 }
 
-/// `meta` of a resource: version, last change, profile.
-pub fn meta(version: i64, last_updated: i64, profile: Option<&str>) -> Value {
-    let mut m = serde_json::json!({ "versionId": version.to_string(), "lastUpdated": instant(last_updated) });
-    if let Some(p) = profile {
-        m["profile"] = serde_json::json!([p]);
-    }
-    m
-}
-
 /// A resource answer: `200`/`201` with `ETag` and `Last-Modified`; a `201` also carries
 /// `Location: {base}/{type}/{id}/_history/{version}`.
 pub fn resource_response(

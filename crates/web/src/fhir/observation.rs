@@ -22,6 +22,7 @@ use tsunagu_store::timeline_search::{EntryState, VitalQuery};
 use super::input::{self, Resource};
 use super::registry::{ResourceDef, param};
 use super::search::{self, Search};
+use super::types::Meta;
 use super::{Ctx, FhirError, FhirRequest, directory};
 use crate::i18n::Tr;
 
@@ -358,7 +359,7 @@ pub fn resource(_base: &str, o: &VitalObservation) -> Value {
     let mut r = json!({
         "resourceType": "Observation",
         "id": format!("{}-{}", e.id, m.suffix),
-        "meta": input::meta(version, updated, Some(PROFILE)),
+        "meta": Meta::new(version, updated, Some(PROFILE)),
         "status": status,
         "category": [{ "coding": [coding(CATEGORY_SYSTEM, "vital-signs", "Vital Signs")] }],
         "code": {

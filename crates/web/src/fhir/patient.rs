@@ -34,6 +34,7 @@ use super::input::{self, Resource};
 use super::outcome::Issue;
 use super::registry::{ResourceDef, param};
 use super::search::{self, Search, split_values, token_matches};
+use super::types::Meta;
 use super::{CANONICAL, Ctx, FhirError, FhirRequest};
 use crate::i18n::{Lang, Tr};
 
@@ -186,7 +187,7 @@ pub fn resource(r: &PatientRecord) -> Value {
     let mut v = json!({
         "resourceType": "Patient",
         "id": p.id,
-        "meta": input::meta(p.version, p.updated_at, Some(JP_PATIENT)),
+        "meta": Meta::new(p.version, p.updated_at, Some(JP_PATIENT)),
         "extension": care_level.into_iter().collect::<Vec<_>>(),
         "identifier": identifiers,
         "active": true,

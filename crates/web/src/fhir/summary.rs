@@ -21,6 +21,7 @@ use super::directory::prune;
 use super::document::{no_modifiers, required_patient};
 use super::registry::{ResourceDef, param};
 use super::search;
+use super::types::Meta;
 use super::{Ctx, FhirError, FhirRequest, input};
 
 const PATIENT_PARAM: &str = "http://hl7.org/fhir/SearchParameter/clinical-patient";
@@ -100,7 +101,7 @@ pub fn to_json(list: SummaryList, p: &PatientRow, item: &SummaryItem) -> Value {
         SummaryList::Allergies => json!({
             "resourceType": "AllergyIntolerance",
             "id": item.id,
-            "meta": input::meta(p.version, p.updated_at, ALLERGY.profile),
+            "meta": Meta::new(p.version, p.updated_at, ALLERGY.profile),
             "clinicalStatus": concept(ALLERGY_CLINICAL, "active", "Active"),
             "verificationStatus": concept(ALLERGY_VERIFICATION, "unconfirmed", "Unconfirmed"),
             "code": text,
@@ -110,7 +111,7 @@ pub fn to_json(list: SummaryList, p: &PatientRow, item: &SummaryItem) -> Value {
         SummaryList::Conditions => json!({
             "resourceType": "Condition",
             "id": item.id,
-            "meta": input::meta(p.version, p.updated_at, CONDITION.profile),
+            "meta": Meta::new(p.version, p.updated_at, CONDITION.profile),
             "clinicalStatus": concept(CONDITION_CLINICAL, "active", "Active"),
             "verificationStatus": concept(CONDITION_VERIFICATION, "unconfirmed", "Unconfirmed"),
             "category": [concept(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
@@ -121,7 +122,7 @@ pub fn to_json(list: SummaryList, p: &PatientRow, item: &SummaryItem) -> Value {
         SummaryList::Medications => json!({
             "resourceType": "MedicationStatement",
             "id": item.id,
-            "meta": input::meta(p.version, p.updated_at, MEDICATION.profile),
+            "meta": Meta::new(p.version, p.updated_at, MEDICATION.profile),
             "status": "active",
             "medicationCodeableConcept": text,
             "subject": patient,
