@@ -3,6 +3,8 @@
 //! asks the domain rule, writes the audit event, and answers `NotFound` alike for a patient who
 //! does not exist and one the actor may not see.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use tsunagu_domain::audit::{Action, NewEvent, Outcome};
 use tsunagu_domain::person::Profession;
@@ -1390,17 +1392,30 @@ impl App {
         let orgs = distinct(entries.iter().filter_map(|e| e.author_org_id.clone()).collect());
         let names = self.store.names(&people, &orgs).await?;
         let name_of = |id: &str| names.users.iter().find(|n| n.0 == id).map(|n| n.1.clone());
+        // The rows move to their entries (in the order found) rather than being copied: a
+        // page's vitals and reads are a hundred rows or more (issue 6).
+        let mut vitals_of: HashMap<String, Vec<VitalRow>> = HashMap::new();
+        for v in vitals {
+            vitals_of.entry(v.entry_id.clone()).or_default().push(v);
+        }
+        let mut reads_of: HashMap<String, (Vec<(String, i64)>, Vec<String>)> = HashMap::new();
+        for (entry_id, user_id, name, at) in reads {
+            let (read_by, readers) = reads_of.entry(entry_id).or_default();
+            read_by.push((name, at));
+            readers.push(user_id);
+        }
         Ok(entries
             .into_iter()
             .map(|e| {
                 // The first correction written is the newer version.
                 let newer = corrections.iter().find(|c| c.0 == e.id);
+                let (read_by, reader_ids) = reads_of.remove(&e.id).unwrap_or_default();
                 EntryView {
                     visit: (e.kind == "visit").then(|| serde_json::from_str(&e.data).unwrap_or_default()),
                     acp: AcpData::of(&e),
-                    vitals: vitals.iter().filter(|v| v.entry_id == e.id).cloned().collect(),
-                    read_by: reads.iter().filter(|r| r.0 == e.id).map(|r| (r.2.clone(), r.3)).collect(),
-                    reader_ids: reads.iter().filter(|r| r.0 == e.id).map(|r| r.1.clone()).collect(),
+                    vitals: vitals_of.remove(&e.id).unwrap_or_default(),
+                    read_by,
+                    reader_ids,
                     corrected_by: newer.map(|c| c.1.clone()),
                     corrected_by_at: newer.map(|c| c.2),
                     corrects_at: e
@@ -1822,8 +1837,8 @@ pub struct PersonCard {
 /// People and organisation phones already looked up during one use case.
 #[derive(Default)]
 struct Cards {
-    people: std::collections::HashMap<String, PersonCard>,
-    phones: std::collections::HashMap<String, String>,
+    people: HashMap<String, PersonCard>,
+    phones: HashMap<String, String>,
 }
 
 /// A consent with the people who recorded and withdrew it.

@@ -409,6 +409,54 @@ async fn each_filter_narrows_the_search() {
     }
 }
 
+/// A provider's codes are searched from a copy kept on the provider by the database itself
+/// (migration 0010): a change of its care services or capabilities, by any path, is searched at
+/// once, around a point (the indexes' path) and without one.
+#[tokio::test]
+async fn a_change_of_codes_is_searched_at_once() {
+    for db in testing::all().await {
+        let b = format!("{:?}", db.backend);
+        let app = app(&db.store);
+        let ids = load(&db.store).await;
+        let id = |k: &str| ids.iter().find(|(key, _)| *key == k).unwrap().1.clone();
+        let near = |capability: &str, service: &str| SearchInput {
+            capability: vec![capability.to_string()],
+            service: service.to_string(),
+            near: format!("{},{}", ORIGIN.lat, ORIGIN.lon),
+            radius: "5".into(),
+            ..Default::default()
+        };
+        let anywhere =
+            |capability: &str| SearchInput { capability: vec![capability.into()], ..Default::default() };
+        assert_eq!(keys(&find(&app, near("end_of_life", "")).await, &ids), vec!["near05", "near20"], "{b}");
+
+        // Replaced: the old capability no longer finds it, the new one does.
+        let mut tx = db.store.begin().await.unwrap();
+        tx.set_provider_codes(&id("near05"), CodeSet::Capabilities, &["ventilator".into()]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(keys(&find(&app, near("end_of_life", "")).await, &ids), vec!["near20"], "{b}");
+        assert_eq!(keys(&find(&app, anywhere("end_of_life")).await, &ids), vec!["near20"], "{b}");
+        assert_eq!(keys(&find(&app, near("ventilator", "")).await, &ids), vec!["near05"], "{b}");
+        assert_eq!(keys(&find(&app, anywhere("ventilator")).await, &ids), vec!["near05"], "{b}");
+
+        // Services added by the importer's path (pairs already there left alone), then one
+        // set replaced: the others stay.
+        let mut tx = db.store.begin().await.unwrap();
+        let pairs = vec![(id("near05"), "short_stay".to_string()), (id("near20"), "short_stay".to_string())];
+        tx.add_provider_services(&pairs).await.unwrap();
+        tx.add_provider_services(&pairs).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(keys(&find(&app, near("ventilator", "short_stay")).await, &ids), vec!["near05"], "{b}");
+        let mut tx = db.store.begin().await.unwrap();
+        tx.set_provider_codes(&id("near05"), CodeSet::Services, &[]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(find(&app, near("ventilator", "short_stay")).await.items.is_empty(), "{b}");
+        assert_eq!(keys(&find(&app, near("ventilator", "")).await, &ids), vec!["near05"], "{b}");
+        let by_service = SearchInput { service: "short_stay".into(), ..Default::default() };
+        assert_eq!(keys(&find(&app, by_service).await, &ids), vec!["near20"], "{b}");
+    }
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_field() {
     for db in testing::all().await {

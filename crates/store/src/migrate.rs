@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (7, "timeline_pages", include_str!("../migrations/sqlite/0007_timeline_pages.sql")),
     (8, "directory_search", include_str!("../migrations/sqlite/0008_directory_search.sql")),
     (9, "directory_points", include_str!("../migrations/sqlite/0009_directory_points.sql")),
+    (10, "directory_codes", include_str!("../migrations/sqlite/0010_directory_codes.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -29,6 +30,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (7, "timeline_pages", include_str!("../migrations/postgres/0007_timeline_pages.sql")),
     (8, "directory_search", include_str!("../migrations/postgres/0008_directory_search.sql")),
     (9, "directory_points", include_str!("../migrations/postgres/0009_directory_points.sql")),
+    (10, "directory_codes", include_str!("../migrations/postgres/0010_directory_codes.sql")),
 ];
 
 /// Migrations embedded in the binary, in the shape sqlx's migrator reads.

@@ -231,5 +231,16 @@ async fn search_points_are_exact_and_pages_carry_their_own_codes() {
             (one_by_one[0].1.clone(), one_by_one[1].1.clone()),
             (page[1].1.clone(), page[0].1.clone())
         );
+
+        // The page's codes are the copy the database keeps (migration 0010): a replaced set
+        // shows at once, and the copy equals the code tables.
+        let mut tx = db.store.begin().await.unwrap();
+        tx.set_provider_codes(&rows[5].id, CodeSet::Capabilities, &["ventilator".into()]).await.unwrap();
+        tx.commit().await.unwrap();
+        let page = db.store.providers_with_codes(&[rows[5].id.clone()]).await.unwrap();
+        assert_eq!(page[0].1.capabilities, ["ventilator"], "{b:?}");
+        assert_eq!(page[0].1.services, ["home_help"], "{b:?}");
+        let record = db.store.provider_codes_of(&[rows[5].id.clone()]).await.unwrap();
+        assert_eq!(record[0].1, page[0].1, "{b:?}");
     }
 }

@@ -82,14 +82,12 @@ const POINT_COLUMNS_POSTGRES: &str =
 /// Values per `in (…)` list.
 const IN_LIST: usize = 500;
 
-/// A provider row with its codes as JSON arrays ([`Store::providers_with_codes`]).
+/// A provider row with its codes as the provider carries them ([`Store::providers_with_codes`]).
 #[derive(sqlx::FromRow)]
 struct ListedRow {
     #[sqlx(flatten)]
     row: ProviderRow,
-    services_json: String,
-    departments_json: String,
-    capabilities_json: String,
+    codes: String,
 }
 
 /// The three code sets a provider has: care services, medical departments, capabilities.
@@ -124,6 +122,27 @@ pub struct ProviderCodes {
     pub services: Vec<String>,
     pub departments: Vec<String>,
     pub capabilities: Vec<String>,
+}
+
+impl ProviderCodes {
+    /// The codes of a provider's `codes` text (" service:… department:… capability:… ", in any
+    /// order), each list sorted.
+    fn from_text(codes: &str) -> Self {
+        let mut out = ProviderCodes::default();
+        for code in codes.split_whitespace() {
+            let (list, code) = match code.split_once(':') {
+                Some(("service", c)) => (&mut out.services, c),
+                Some(("department", c)) => (&mut out.departments, c),
+                Some(("capability", c)) => (&mut out.capabilities, c),
+                _ => continue,
+            };
+            list.push(code.to_string());
+        }
+        for list in [&mut out.services, &mut out.departments, &mut out.capabilities] {
+            list.sort_unstable();
+        }
+        out
+    }
 }
 
 /// One change of a directory entry.
@@ -215,23 +234,18 @@ impl ProviderQuery {
             let ns: Vec<String> = self.kinds.iter().map(|k| next(&mut p, Val::Text(k.clone()))).collect();
             w.push(format!("o.kind in ({})", ns.join(", ")));
         }
-        if let Some(s) = &self.service {
-            let n = next(&mut p, Val::Text(s.clone()));
-            w.push(format!(
-                "exists (select 1 from org_services s where s.organisation_id = o.id and s.service = {n})"
-            ));
-        }
-        if let Some(d) = &self.department {
-            let n = next(&mut p, Val::Text(d.clone()));
-            w.push(format!(
-                "exists (select 1 from org_departments d where d.organisation_id = o.id and d.department = {n})"
-            ));
-        }
-        for c in &self.capabilities {
-            let n = next(&mut p, Val::Text(c.clone()));
-            w.push(format!(
-                "exists (select 1 from org_capabilities c where c.organisation_id = o.id and c.capability = {n})"
-            ));
+        // The codes are checked in the provider's own `codes` text (" service:… capability:… ",
+        // kept by triggers on the code tables, migration 0010), which the geographic indexes
+        // carry: no probe of another table per provider in the box.
+        let codes = self
+            .service
+            .iter()
+            .map(|s| ("service", s))
+            .chain(self.department.iter().map(|d| ("department", d)))
+            .chain(self.capabilities.iter().map(|c| ("capability", c)));
+        for (set, code) in codes {
+            let n = next(&mut p, Val::Text(format!(" {set}:{code} ")));
+            w.push(format!("{position}(o.codes, {n}) > 0"));
         }
         if let Some(ds) = &self.districts {
             if ds.is_empty() {
@@ -358,37 +372,16 @@ impl Store {
     }
 
     /// Whole rows of providers with their codes, in the order of `ids` (an unknown id is left
-    /// out): one statement for a page of results, the codes as a JSON array per set.
+    /// out): one statement for a page of results. The codes come from the provider's own
+    /// `codes` text, the copy the database keeps of the three code tables (migration 0010), not
+    /// from three aggregates over those tables per provider.
     pub async fn providers_with_codes(&self, ids: &[String]) -> Result<Vec<(ProviderRow, ProviderCodes)>> {
-        // Each list unordered, sorted here: an `order by` inside the aggregate had SQLite open a
-        // temporary B-tree for every list of every row (three per provider of the page).
-        let agg = |table: &str, col: &str| match self.backend() {
-            Backend::Sqlite => {
-                format!("(select json_group_array(x.{col}) from {table} x where x.organisation_id = o.id)")
-            }
-            Backend::Postgres => format!(
-                "(select coalesce(json_agg(x.{col}), '[]'::json)::text from {table} x \
-                 where x.organisation_id = o.id)"
-            ),
-        };
-        let codes = format!(
-            "{} as services_json, {} as departments_json, {} as capabilities_json",
-            agg("org_services", "service"),
-            agg("org_departments", "department"),
-            agg("org_capabilities", "capability")
-        );
-        let list = |j: &str| -> Result<Vec<String>> {
-            let mut codes: Vec<String> = serde_json::from_str(j)
-                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
-            codes.sort_unstable();
-            Ok(codes)
-        };
         let mut found: std::collections::HashMap<String, (ProviderRow, ProviderCodes)> =
             std::collections::HashMap::new();
         for chunk in ids.chunks(IN_LIST) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "select {}, {codes} from organisations o where o.id in ({})",
+                "select {}, o.codes from organisations o where o.id in ({})",
                 prefixed(PROVIDER_COLUMNS, "o"),
                 marks.join(", ")
             );
@@ -400,11 +393,7 @@ impl Store {
                 q.fetch_all(c).await
             })?;
             for r in rows {
-                let codes = ProviderCodes {
-                    services: list(&r.services_json)?,
-                    departments: list(&r.departments_json)?,
-                    capabilities: list(&r.capabilities_json)?,
-                };
+                let codes = ProviderCodes::from_text(&r.codes);
                 found.insert(r.row.id.clone(), (r.row, codes));
             }
         }
@@ -679,8 +668,19 @@ mod tests {
     use super::*;
     use crate::testing::{self, TestDb};
 
-    /// A search around a point reads every match's point and text from an index alone (with
-    /// kinds, or without), never the table row by row (migration 0009). PostgreSQL chooses an
+    #[test]
+    fn a_providers_codes_text_gives_its_three_sorted_lists() {
+        let c = ProviderCodes::from_text(
+            " capability:ventilator service:home_help capability:house_calls department:surgery  odd ",
+        );
+        assert_eq!(c.services, vec!["home_help"]);
+        assert_eq!(c.departments, vec!["surgery"]);
+        assert_eq!(c.capabilities, vec!["house_calls", "ventilator"]);
+        assert_eq!(ProviderCodes::from_text(" "), ProviderCodes::default());
+    }
+
+    /// A search around a point reads every match's point, text and codes from an index alone
+    /// (with kinds, or without), never the table row by row (migrations 0009 and 0010). PostgreSQL chooses an
     /// index-only scan by its statistics and visibility map, which an empty test table lacks:
     /// there the plan must only walk one of the two indexes, not scan the table.
     #[tokio::test]
@@ -688,6 +688,7 @@ mod tests {
         for TestDb { store, backend: b, .. } in &testing::all().await {
             let around = ProviderQuery {
                 terms: vec!["在宅".into()],
+                capabilities: vec!["house_calls".into()],
                 bbox: Some((36.51, 36.61, 136.60, 136.71)),
                 ..ProviderQuery::default()
             };
@@ -706,6 +707,8 @@ mod tests {
                     }
                 };
                 assert!(from_index, "{b:?} {what}: not from {index} alone:\n{plan}");
+                // The capability is checked in the index entry (migration 0010), not probed.
+                assert!(!plan.contains("org_capabilities"), "{b:?} {what}: probes the capabilities:\n{plan}");
             }
         }
     }

@@ -58,10 +58,24 @@ fn entry_errors(t: &Tr, e: AppError) -> Result<FormErrors, WebError> {
 }
 
 /// A measurement as people write it: no trailing zeros, at most two decimals.
+///
+/// Written from the value's hundredths as an integer: `format!("{v:.2}")` takes float
+/// formatting's exact path (its big-number fallback included), which was 2% of a timeline
+/// read's CPU (issue 6) for the page's few dozen measurements.
 fn number(v: f64) -> String {
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
+    let hundredths = (v * 100.0).round();
+    // Beyond what an i64 holds exactly (no measurement is): as Rust writes it.
+    if !hundredths.is_finite() || hundredths.abs() >= 1e15 {
+        return format!("{v}");
+    }
+    let h = hundredths as i64;
+    let sign = if h < 0 { "-" } else { "" };
+    let (whole, part) = (h.abs() / 100, h.abs() % 100);
+    match part {
+        0 => format!("{sign}{whole}"),
+        p if p % 10 == 0 => format!("{sign}{whole}.{}", p / 10),
+        p => format!("{sign}{whole}.{p:02}"),
+    }
 }
 
 /// Today's date in Japan, `YYYY-MM-DD`.
@@ -865,6 +879,13 @@ mod tests {
         assert_eq!(number(36.5), "36.5");
         assert_eq!(number(120.0), "120");
         assert_eq!(number(98.25), "98.25");
+        assert_eq!(number(0.1 + 0.2), "0.3");
+        assert_eq!(number(37.456), "37.46");
+        assert_eq!(number(52.05), "52.05");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(-0.001), "0");
+        assert_eq!(number(-1.5), "-1.5");
+        assert_eq!(number(1e20), "100000000000000000000");
     }
 
     #[test]
