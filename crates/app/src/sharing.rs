@@ -1398,7 +1398,9 @@ impl App {
         for v in vitals {
             vitals_of.entry(v.entry_id.clone()).or_default().push(v);
         }
-        let mut reads_of: HashMap<String, (Vec<(String, i64)>, Vec<String>)> = HashMap::new();
+        // Per entry: (name, read at) of each reader, and the readers' ids.
+        type Reads = (Vec<(String, i64)>, Vec<String>);
+        let mut reads_of: HashMap<String, Reads> = HashMap::new();
         for (entry_id, user_id, name, at) in reads {
             let (read_by, readers) = reads_of.entry(entry_id).or_default();
             read_by.push((name, at));
