@@ -244,6 +244,12 @@ impl ProviderQuery {
             .chain(self.department.iter().map(|d| ("department", d)))
             .chain(self.capabilities.iter().map(|c| ("capability", c)));
         for (set, code) in codes {
+            // A code has no space; a value with one (an unknown code from the API) is no code,
+            // and must not match across two of a provider's codes.
+            if code.is_empty() || code.chars().any(char::is_whitespace) {
+                w.push("1 = 0".to_string());
+                continue;
+            }
             let n = next(&mut p, Val::Text(format!(" {set}:{code} ")));
             w.push(format!("{position}(o.codes, {n}) > 0"));
         }
@@ -667,6 +673,21 @@ where
 mod tests {
     use super::*;
     use crate::testing::{self, TestDb};
+
+    #[test]
+    fn a_code_with_a_space_matches_nothing_rather_than_two_codes() {
+        let q = ProviderQuery {
+            capabilities: vec!["house_calls service:home_help".into()],
+            ..ProviderQuery::default()
+        };
+        let (clause, params) = q.clause(Backend::Sqlite);
+        assert_eq!(clause, " where 1 = 0");
+        assert!(params.is_empty());
+        let q = ProviderQuery { capabilities: vec!["house_calls".into()], ..ProviderQuery::default() };
+        let (clause, params) = q.clause(Backend::Postgres);
+        assert_eq!(clause, " where strpos(o.codes, $1) > 0");
+        assert_eq!(params, vec![Val::Text(" capability:house_calls ".into())]);
+    }
 
     #[test]
     fn a_providers_codes_text_gives_its_three_sorted_lists() {
