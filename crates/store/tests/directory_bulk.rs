@@ -232,7 +232,7 @@ async fn search_points_are_exact_and_pages_carry_their_own_codes() {
             (page[1].1.clone(), page[0].1.clone())
         );
 
-        // The page's codes are the copy the database keeps (migration 0010): a replaced set
+        // The codes read are the copy the database keeps (migration 0010): a replaced set
         // shows at once, and the copy equals the code tables.
         let mut tx = db.store.begin().await.unwrap();
         tx.set_provider_codes(&rows[5].id, CodeSet::Capabilities, &["ventilator".into()]).await.unwrap();
@@ -240,7 +240,16 @@ async fn search_points_are_exact_and_pages_carry_their_own_codes() {
         let page = db.store.providers_with_codes(&[rows[5].id.clone()]).await.unwrap();
         assert_eq!(page[0].1.capabilities, ["ventilator"], "{b:?}");
         assert_eq!(page[0].1.services, ["home_help"], "{b:?}");
-        let record = db.store.provider_codes_of(&[rows[5].id.clone()]).await.unwrap();
-        assert_eq!(record[0].1, page[0].1, "{b:?}");
+        let copy = db.store.provider_codes_of(&[rows[5].id.clone(), "no-such-id".into()]).await.unwrap();
+        assert_eq!(copy[0].1, page[0].1, "{b:?}");
+        assert_eq!(copy[1].1, Default::default(), "{b:?}");
+        // The record: the code tables, as a transaction reads them.
+        let mut tx = db.store.begin().await.unwrap();
+        for r in &rows[..8] {
+            let record = tx.provider_codes(&r.id).await.unwrap();
+            let copy = db.store.provider_codes_of(std::slice::from_ref(&r.id)).await.unwrap();
+            assert_eq!(copy[0].1, record, "{b:?}");
+        }
+        tx.commit().await.unwrap();
     }
 }

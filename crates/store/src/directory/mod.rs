@@ -10,7 +10,8 @@ pub mod hours;
 pub mod upkeep;
 pub mod vacancies;
 
-/// An organisation as the directory sees it: every column of `organisations`.
+/// An organisation as the directory sees it: every column of `organisations` but `codes`, the
+/// copy of its code sets the database keeps (migration 0010; see [`ProviderCodes`]).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ProviderRow {
     pub id: String,
@@ -424,46 +425,29 @@ impl Store {
         Ok(map.pop().map(|(_, c)| c).unwrap_or_default())
     }
 
-    /// The codes of several providers at once (for a result list), in the order of `ids`: one
-    /// statement for all three sets.
+    /// The codes of several providers at once (for a result list), in the order of `ids` (an
+    /// unknown id has none): from each provider's `codes` text, as [`Store::providers_with_codes`].
     pub async fn provider_codes_of(&self, ids: &[String]) -> Result<Vec<(String, ProviderCodes)>> {
-        let mut out: Vec<(String, ProviderCodes)> =
-            ids.iter().map(|id| (id.clone(), ProviderCodes::default())).collect();
-        let mut at: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
-        for (i, id) in ids.iter().enumerate() {
-            at.entry(id.as_str()).or_default().push(i);
-        }
+        let mut found: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         for chunk in ids.chunks(IN_LIST) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let marks = marks.join(", ");
-            let sql = format!(
-                "select organisation_id, 0 as code_set, service as code from org_services \
-                 where organisation_id in ({marks}) \
-                 union all select organisation_id, 1, department from org_departments \
-                 where organisation_id in ({marks}) \
-                 union all select organisation_id, 2, capability from org_capabilities \
-                 where organisation_id in ({marks}) \
-                 order by 1, 2, 3"
-            );
-            let rows: Vec<(String, i32, String)> = read!(self, |c| {
-                let mut q = sqlx::query_as::<_, (String, i32, String)>(&sql);
+            let sql = format!("select id, codes from organisations where id in ({})", marks.join(", "));
+            let rows: Vec<(String, String)> = read!(self, |c| {
+                let mut q = sqlx::query_as::<_, (String, String)>(&sql);
                 for id in chunk {
                     q = q.bind(id);
                 }
                 q.fetch_all(c).await
             })?;
-            for (org, set, code) in rows {
-                for &i in at.get(org.as_str()).into_iter().flatten() {
-                    let codes = &mut out[i].1;
-                    match set {
-                        0 => codes.services.push(code.clone()),
-                        1 => codes.departments.push(code.clone()),
-                        _ => codes.capabilities.push(code.clone()),
-                    }
-                }
-            }
+            found.extend(rows);
         }
-        Ok(out)
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let codes = found.get(id).map(|c| ProviderCodes::from_text(c)).unwrap_or_default();
+                (id.clone(), codes)
+            })
+            .collect())
     }
 
     /// The change log of an entry, newest first.
