@@ -16,8 +16,10 @@
 //! stays as long as the number of threads that read at once (the runtime's workers). A
 //! connection is opened when none is idle.
 //!
-//! Rows decode through serde (`serde_rusqlite`), by column name, into the same row types the
+//! Rows decode through serde (`decode.rs`), by column name, into the same row types the
 //! PostgreSQL side decodes with sqlx's `FromRow`.
+
+mod decode;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -142,11 +144,8 @@ fn bind(st: &mut rusqlite::Statement<'_>, args: &[Val]) -> Result<()> {
 
 /// One row as `T`. A failure names the column, never the value (it may be a patient's).
 fn decode<T: DeserializeOwned>(row: &rusqlite::Row<'_>, columns: &[String]) -> Result<T> {
-    serde_rusqlite::from_row_with_columns(row, columns).map_err(|e| match e {
-        serde_rusqlite::Error::Rusqlite(e) => StoreError::Sqlite(e),
-        serde_rusqlite::Error::Deserialization { column: Some(c), .. } => StoreError::Decode(c),
-        _ => StoreError::Decode(std::any::type_name::<T>().to_string()),
-    })
+    T::deserialize(decode::RowDe { row, columns })
+        .map_err(|e| StoreError::Decode(e.column.unwrap_or_else(|| std::any::type_name::<T>().to_string())))
 }
 
 impl rusqlite::ToSql for Val {
@@ -232,6 +231,69 @@ mod tests {
         assert!(wrong.is_err(), "a missing column is refused");
         let syntax = d.all::<Person>("select from", &[]);
         assert!(matches!(syntax, Err(StoreError::Sqlite(_))), "{syntax:?}");
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Outer {
+        #[serde(flatten)]
+        person: Named,
+        score: Option<f64>,
+        flag: Option<bool>,
+        #[serde(default)]
+        absent: Option<i64>,
+    }
+
+    /// A flattened struct's values are buffered without their column's type: no booleans there.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Named {
+        id: String,
+        age: i64,
+        note: Option<String>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Visit,
+        Note,
+    }
+
+    #[test]
+    fn rows_decode_flattened_optional_and_positional() {
+        let (_dir, d) = fixture();
+        // A flattened struct takes its columns by name; unknown columns are skipped, NULL is
+        // `None`, an integer is a float where one is asked for, 0 and 1 are booleans.
+        let rows: Vec<Outer> = d
+            .all(
+                "select id, 'unused' as extra, age, note, active, age * 2 as score, \
+                 case when note is null then null else active end as flag from people order by id",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[0],
+            Outer {
+                person: Named { id: "a".into(), age: 30, note: None },
+                score: Some(60.0),
+                flag: None,
+                absent: None,
+            }
+        );
+        assert_eq!(rows[1].person.note.as_deref(), Some("山田"));
+        assert_eq!(rows[1].flag, Some(false));
+        // A tuple takes the columns by position; one column too few is refused.
+        let t: Vec<(String, Option<String>, bool)> =
+            d.all("select id, note, active from people where id = $1", &[Val::Text("b".into())]).unwrap();
+        assert_eq!(t, vec![("b".to_string(), Some("山田".to_string()), false)]);
+        let short = d.all::<(String, i64, i64)>("select id, age from people", &[]);
+        assert!(matches!(short, Err(StoreError::Decode(_))), "{short:?}");
+        // A unit variant by its name; an unknown name is refused without being shown.
+        let k: Vec<(Kind,)> = d.all("select 'visit' union all select 'note'", &[]).unwrap();
+        assert_eq!(k, vec![(Kind::Visit,), (Kind::Note,)]);
+        let unknown = d.all::<(Kind,)>("select note from people where id = 'b'", &[]);
+        let message = unknown.expect_err("not a kind").to_string();
+        assert!(!message.contains("山田"), "{message}");
     }
 
     #[test]
