@@ -58,7 +58,7 @@ pub async fn run(ctx: &Ctx, app: &App, req: &FhirRequest, id: &str) -> Result<Re
     // The patient first: a patient the caller may not see ends here with the common 404.
     let record = app.patient_resource(actor, id).await.map_err(|e| ctx.app_error(e))?;
     let pid = record.patient.id.clone();
-    let mut resources: Vec<Value> = vec![patient::resource(&record)];
+    let mut resources: Vec<Value> = vec![value(&patient::resource(&record))];
     let mut truncated: Vec<&str> = Vec::new();
     let err = |e: AppError| ctx.app_error(e);
 

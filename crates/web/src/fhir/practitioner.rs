@@ -22,6 +22,7 @@ use super::patient::{check_modifiers, human_name};
 use super::registry::{ResourceDef, param};
 use super::search;
 use super::search::split_values;
+use super::types;
 use super::{CANONICAL, Ctx, FhirError, FhirRequest};
 use crate::i18n::{Lang, Tr};
 
@@ -99,9 +100,9 @@ pub fn parse_role_id(id: &str) -> Option<(String, String)> {
 
 /// A person as a JP_Practitioner.
 pub fn practitioner(p: &DirectoryPerson) -> Value {
-    let mut names = vec![human_name(&p.display_name, "IDE")];
+    let mut names = vec![types::value(&human_name(&p.display_name, "IDE"))];
     if !p.display_name_kana.trim().is_empty() {
-        names.push(human_name(&p.display_name_kana, "SYL"));
+        names.push(types::value(&human_name(&p.display_name_kana, "SYL")));
     }
     let mut v = json!({
         "resourceType": "Practitioner",

@@ -95,6 +95,8 @@ pub enum ExtValue<'a> {
     Code(Text<'a>),
     String(Text<'a>),
     Boolean(bool),
+    Decimal(f64),
+    Coding(Coding<'a>),
     Reference(Reference<'a>),
     Nested(Vec<Extension<'a>>),
 }
@@ -122,12 +124,70 @@ impl Serialize for Extension<'_> {
             ExtValue::Code(v) if !v.is_empty() => m.serialize_entry("valueCode", v)?,
             ExtValue::String(v) if !v.is_empty() => m.serialize_entry("valueString", v)?,
             ExtValue::Boolean(v) => m.serialize_entry("valueBoolean", v)?,
+            ExtValue::Decimal(v) => m.serialize_entry("valueDecimal", v)?,
+            ExtValue::Coding(v) => m.serialize_entry("valueCoding", v)?,
             ExtValue::Reference(v) => m.serialize_entry("valueReference", v)?,
             ExtValue::Nested(v) if !v.is_empty() => m.serialize_entry("extension", v)?,
             _ => {}
         }
         m.end()
     }
+}
+
+/// A `HumanName` as JP_HumanName writes it: the representation (`IDE` kanji, `SYL` kana) as
+/// an extension, `text`, and `family`/`given` when the text splits into both.
+#[derive(Debug, Serialize)]
+pub struct HumanName<'a> {
+    pub extension: [Extension<'a>; 1],
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    #[serde(skip_serializing_if = "blank")]
+    pub text: Text<'a>,
+    #[serde(skip_serializing_if = "blank")]
+    pub family: Text<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub given: Vec<Text<'a>>,
+}
+
+/// An `Identifier` with its type.
+#[derive(Debug, Serialize)]
+pub struct Identifier<'a> {
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    #[serde(rename = "type")]
+    pub kind: Concept<'a>,
+    pub system: String,
+    pub value: Text<'a>,
+}
+
+/// A `ContactPoint`.
+#[derive(Debug, Serialize)]
+pub struct ContactPoint<'a> {
+    pub system: &'static str,
+    pub value: Text<'a>,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+}
+
+/// An `Address`; `line` holds only lines with text.
+#[derive(Debug, Serialize)]
+pub struct Address<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension<'a>>,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    #[serde(rename = "type", skip_serializing_if = "blank")]
+    pub kind: Text<'a>,
+    #[serde(skip_serializing_if = "blank")]
+    pub text: Text<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub line: Vec<Text<'a>>,
+    #[serde(skip_serializing_if = "blank")]
+    pub city: Text<'a>,
+    #[serde(skip_serializing_if = "blank")]
+    pub state: Text<'a>,
+    #[serde(skip_serializing_if = "blank")]
+    pub country: Text<'a>,
 }
 
 #[cfg(test)]
