@@ -72,7 +72,7 @@ impl<'de> de::Deserializer<'de> for RowDe<'de, '_> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_map(Fields { row: self, idx: 0 })
+        visitor.visit_map(Columns { row: self, idx: 0 })
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -85,7 +85,7 @@ impl<'de> de::Deserializer<'de> for RowDe<'de, '_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_seq(Positions { row: self, idx: 0 })
+        visitor.visit_seq(Columns { row: self, idx: 0 })
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value> {
@@ -115,13 +115,27 @@ impl<'de> de::Deserializer<'de> for RowDe<'de, '_> {
     }
 }
 
-/// The columns of a row by name.
-struct Fields<'de, 'stmt> {
+/// The columns of a row: by name (a map) or by position (a sequence).
+struct Columns<'de, 'stmt> {
     row: RowDe<'de, 'stmt>,
     idx: usize,
 }
 
-impl<'de> de::MapAccess<'de> for Fields<'de, '_> {
+impl<'de> Columns<'de, '_> {
+    /// The next column's value, decoded by `seed`.
+    fn next<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value> {
+        let idx = self.idx;
+        self.idx += 1;
+        let column = self.row.columns.get(idx).map(String::as_str).unwrap_or_default();
+        seed.deserialize(self.row.cell(idx)?).map_err(|e| e.at(column))
+    }
+
+    fn left(&self) -> Option<usize> {
+        Some(self.row.columns.len().saturating_sub(self.idx))
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Columns<'de, '_> {
     type Error = DecodeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
@@ -130,35 +144,26 @@ impl<'de> de::MapAccess<'de> for Fields<'de, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        let idx = self.idx;
-        self.idx += 1;
-        let column = self.row.columns.get(idx).map(String::as_str).unwrap_or_default();
-        seed.deserialize(self.row.cell(idx)?).map_err(|e| e.at(column))
+        self.next(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.row.columns.len().saturating_sub(self.idx))
+        self.left()
     }
 }
 
-/// The columns of a row by position.
-struct Positions<'de, 'stmt> {
-    row: RowDe<'de, 'stmt>,
-    idx: usize,
-}
-
-impl<'de> de::SeqAccess<'de> for Positions<'de, '_> {
+impl<'de> de::SeqAccess<'de> for Columns<'de, '_> {
     type Error = DecodeError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        let idx = self.idx;
-        let Some(column) = self.row.columns.get(idx) else { return Ok(None) };
-        self.idx += 1;
-        seed.deserialize(self.row.cell(idx)?).map(Some).map_err(|e| e.at(column))
+        if self.idx >= self.row.columns.len() {
+            return Ok(None);
+        }
+        self.next(seed).map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.row.columns.len().saturating_sub(self.idx))
+        self.left()
     }
 }
 
