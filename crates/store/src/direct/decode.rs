@@ -55,12 +55,9 @@ pub(crate) struct RowDe<'de, 'stmt> {
 }
 
 impl<'de> RowDe<'de, '_> {
+    /// The value of column `idx` (its name is added by the caller, [`Columns::next`]).
     fn cell(&self, idx: usize) -> Result<Cell<'de>> {
-        let column = self.columns.get(idx).map(String::as_str).unwrap_or_default();
-        match self.row.get_ref(idx) {
-            Ok(v) => Ok(Cell(v)),
-            Err(_) => Err(DecodeError { column: Some(column.to_string()) }),
-        }
+        self.row.get_ref(idx).map(Cell).map_err(|_| DecodeError { column: None })
     }
 }
 
@@ -127,7 +124,7 @@ impl<'de> Columns<'de, '_> {
         let idx = self.idx;
         self.idx += 1;
         let column = self.row.columns.get(idx).map(String::as_str).unwrap_or_default();
-        seed.deserialize(self.row.cell(idx)?).map_err(|e| e.at(column))
+        self.row.cell(idx).and_then(|cell| seed.deserialize(cell)).map_err(|e| e.at(column))
     }
 
     fn left(&self) -> Option<usize> {
@@ -170,6 +167,11 @@ impl<'de> de::SeqAccess<'de> for Columns<'de, '_> {
 /// One value, borrowed from the row.
 struct Cell<'de>(ValueRef<'de>);
 
+/// Text as SQLite holds it, which a foreign writer may have left invalid.
+fn text(t: &[u8]) -> Result<&str> {
+    std::str::from_utf8(t).map_err(|_| DecodeError { column: None })
+}
+
 impl<'de> de::Deserializer<'de> for Cell<'de> {
     type Error = DecodeError;
 
@@ -178,10 +180,7 @@ impl<'de> de::Deserializer<'de> for Cell<'de> {
             ValueRef::Null => visitor.visit_none(),
             ValueRef::Integer(i) => visitor.visit_i64(i),
             ValueRef::Real(f) => visitor.visit_f64(f),
-            ValueRef::Text(t) => match std::str::from_utf8(t) {
-                Ok(s) => visitor.visit_borrowed_str(s),
-                Err(_) => Err(DecodeError { column: None }),
-            },
+            ValueRef::Text(t) => visitor.visit_borrowed_str(text(t)?),
             ValueRef::Blob(b) => visitor.visit_borrowed_bytes(b),
         }
     }
@@ -224,10 +223,9 @@ impl<'de> de::Deserializer<'de> for Cell<'de> {
         visitor: V,
     ) -> Result<V::Value> {
         match self.0 {
-            ValueRef::Text(t) => match std::str::from_utf8(t) {
-                Ok(s) => visitor.visit_enum(IntoDeserializer::<DecodeError>::into_deserializer(s)),
-                Err(_) => Err(DecodeError { column: None }),
-            },
+            ValueRef::Text(t) => {
+                visitor.visit_enum(IntoDeserializer::<DecodeError>::into_deserializer(text(t)?))
+            }
             _ => self.deserialize_any(visitor),
         }
     }

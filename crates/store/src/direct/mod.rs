@@ -225,7 +225,9 @@ mod tests {
         // `note` is text where a number is expected: the error names the column only.
         let bad =
             d.all::<(String, i64)>("select id, note from people where id = $1", &[Val::Text("b".into())]);
-        let message = bad.expect_err("a text is not a number").to_string();
+        let err = bad.expect_err("a text is not a number");
+        assert!(matches!(&err, StoreError::Decode(c) if c == "note"), "{err:?}");
+        let message = err.to_string();
         assert!(!message.contains("山田"), "{message}");
         let wrong = d.all::<Person>("select id, note, active from people", &[]);
         assert!(wrong.is_err(), "a missing column is refused");
